@@ -1,0 +1,122 @@
+"""Step 6, save and load: state_dicts and resumable checkpoints, written atomically.
+
+Every write goes to a temporary file in the target folder and is renamed over the
+target only once complete, so an interrupted save never destroys the previous good
+file. Every read uses ``torch.load(..., weights_only=True)``, which refuses pickles
+that would run code.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+
+def atomic_save(obj: Any, path: str | Path) -> Path:
+    """``torch.save`` ``obj`` to ``path`` via a temp file and a rename; return the path."""
+    path = Path(path)
+    if path.exists() and path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder; pass a file path such as {path / 'model.pth'}.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def safe_load(path: str | Path, map_location: str | torch.device | None = "cpu") -> Any:
+    """``torch.load`` with ``weights_only=True`` and one clear error for a missing or broken file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}; save one first or check the path.")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise pickle.UnpicklingError(
+            f"{path} holds more than tensors and plain containers, so weights_only loading refused it "
+            "(it could run code). Save model.state_dict() instead of the whole model."
+        ) from exc
+    except (RuntimeError, EOFError) as exc:
+        raise RuntimeError(f"{path} is not a readable PyTorch file (truncated or corrupt?); save it again.") from exc
+
+
+def save_model(model: nn.Module, path: str | Path) -> Path:
+    """Save ``model.state_dict()`` (the learned tensors, not the class) to ``path``."""
+    return atomic_save(model.state_dict(), path)
+
+
+def load_model(model: nn.Module, path: str | Path, map_location: str | torch.device | None = "cpu") -> nn.Module:
+    """Load a saved state_dict into ``model`` (a fresh instance of the same class); return it."""
+    state = safe_load(path, map_location)
+    if isinstance(state, dict) and "model_state" in state:
+        state = state["model_state"]
+    _load_state_dict(model, state, path)
+    return model
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    *,
+    epoch: int,
+    **extra: Any,
+) -> Path:
+    """Save model and optimizer state, the epoch just finished and any ``extra`` plain values."""
+    checkpoint = {"model_state": model.state_dict(), "epoch": epoch, **extra}
+    if optimizer is not None:
+        checkpoint["optimizer_state"] = optimizer.state_dict()
+    return atomic_save(checkpoint, path)
+
+
+def load_checkpoint(
+    path: str | Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    map_location: str | torch.device | None = "cpu",
+) -> dict[str, Any]:
+    """Restore ``model`` (and ``optimizer``) from ``path``; return the checkpoint's other entries."""
+    checkpoint = safe_load(path, map_location)
+    if not isinstance(checkpoint, dict) or "model_state" not in checkpoint:
+        raise ValueError(f"{path} is not a checkpoint from save_checkpoint; for a bare state_dict use load_model.")
+    _load_state_dict(model, checkpoint["model_state"], path)
+    if optimizer is not None:
+        if "optimizer_state" not in checkpoint:
+            raise ValueError(f"{path} has no optimizer state; pass optimizer=None to load the model only.")
+        optimizer.load_state_dict(checkpoint["optimizer_state"])
+    return {k: v for k, v in checkpoint.items() if k not in ("model_state", "optimizer_state")}
+
+
+def _load_state_dict(model: nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> None:
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    mismatched = [
+        f"{k}: saved {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in sorted(set(own) & set(state))
+        if own[k].shape != state[k].shape
+    ]
+    if missing or unexpected or mismatched:
+        details = "; ".join(
+            f"{label} {items}"
+            for label, items in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", mismatched))
+            if items
+        )
+        raise ValueError(
+            f"{path} was saved from a different architecture than {type(model).__name__} ({details}). "
+            "Build the same model class that was saved, then load."
+        )
+    model.load_state_dict(state)

@@ -1,0 +1,48 @@
+"""Pick the device to compute on and make runs repeatable."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import torch
+
+
+def get_device(prefer: str | None = None) -> torch.device:
+    """Return the best available device: CUDA, then Apple MPS, then CPU.
+
+    ``prefer`` forces one ("cpu", "cuda" or "mps") and raises if it is not available.
+    """
+    if prefer is not None:
+        if prefer not in ("cpu", "cuda", "mps"):
+            raise ValueError(f"prefer={prefer!r} is not a device type; use 'cpu', 'cuda', 'mps' or None.")
+        if not _available(prefer):
+            raise RuntimeError(f"{prefer!r} is not available on this machine; call get_device() to pick one that is.")
+        return torch.device(prefer)
+    for kind in ("cuda", "mps"):
+        if _available(kind):
+            return torch.device(kind)
+    return torch.device("cpu")
+
+
+def _available(kind: str) -> bool:
+    if kind == "cuda":
+        return torch.cuda.is_available()
+    if kind == "mps":
+        return bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
+    return True
+
+
+def set_seed(seed: int = 42) -> None:
+    """Seed Python, NumPy and PyTorch (every device) and prefer exact float32 kernels on GPUs."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}.")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)  # also seeds every CUDA and MPS device
+    # TF32 speeds up GPU maths but rounds differently from the CPU; keep full float32
+    # so a notebook prints the same numbers on CPU and GPU.
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True

@@ -1,0 +1,204 @@
+"""Step 4, the training loop: one training pass, one evaluation pass, and ``fit``.
+
+``data`` arguments accept either a pair ``(X, y)`` of tensors, used as one full
+batch, or anything that yields ``(X, y)`` batches, such as a ``DataLoader``.
+Batches are moved to the model's device, so the model decides where work runs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from workflow_utils.device import set_seed
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+MetricFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class History:
+    """What ``fit`` measured, one entry per completed epoch."""
+
+    epochs: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    train_metric: list[float] = field(default_factory=list)
+    val_metric: list[float] = field(default_factory=list)
+    metric_name: str | None = None
+    best_epoch: int | None = None
+    best_val_loss: float | None = None
+    stop_reason: str | None = None  # why training ended early, or None if it ran all epochs
+
+
+def correct_count(y_logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """How many rows of ``y_logits`` have their largest score at the true class ``y``."""
+    return (y_logits.argmax(dim=1) == y).sum()
+
+
+def _as_batches(data: tuple[torch.Tensor, torch.Tensor] | Iterable[Batch]) -> Iterable[Batch]:
+    if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
+        return [(data[0], data[1])]
+    return data
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    for p in model.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
+def _run_epoch(
+    model: nn.Module,
+    data: tuple[torch.Tensor, torch.Tensor] | Iterable[Batch],
+    loss_fn: nn.Module,
+    optimizer: torch.optim.Optimizer | None,
+    metric_fn: MetricFn | None,
+) -> dict[str, float]:
+    device = _model_device(model)
+    # Sums stay on the device: calling .item() per batch would stall a GPU every step.
+    loss_sum = torch.zeros((), device=device)
+    metric_sum = torch.zeros((), device=device)
+    n_samples = 0
+    for X, y in _as_batches(data):
+        X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        y_pred = model(X)  # 1. forward pass
+        loss = loss_fn(y_pred, y)  # 2. how wrong were we?
+        if optimizer is not None:
+            optimizer.zero_grad()  # 3. forget the previous batch's gradients
+            loss.backward()  # 4. gradients of the loss for every parameter
+            optimizer.step()  # 5. nudge the parameters downhill
+        loss_sum += loss.detach() * len(X)
+        if metric_fn is not None:
+            metric_sum += metric_fn(y_pred.detach(), y)
+        n_samples += len(X)
+    if n_samples == 0:
+        raise ValueError("the data yielded no batches; check that the dataset or DataLoader is not empty.")
+    result = {"loss": loss_sum.item() / n_samples}
+    if metric_fn is not None:
+        result["metric"] = metric_sum.item() / n_samples
+    return result
+
+
+def train_step(
+    model: nn.Module,
+    data: tuple[torch.Tensor, torch.Tensor] | Iterable[Batch],
+    loss_fn: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    metric_fn: MetricFn | None = None,
+) -> dict[str, float]:
+    """Train on every batch of ``data`` once; return the mean ``loss`` (and ``metric``)."""
+    model.train()
+    return _run_epoch(model, data, loss_fn, optimizer, metric_fn)
+
+
+def evaluate(
+    model: nn.Module,
+    data: tuple[torch.Tensor, torch.Tensor] | Iterable[Batch],
+    loss_fn: nn.Module,
+    metric_fn: MetricFn | None = None,
+) -> dict[str, float]:
+    """Mean ``loss`` (and ``metric``) over ``data`` in eval mode, without tracking gradients."""
+    model.eval()
+    with torch.inference_mode():
+        return _run_epoch(model, data, loss_fn, None, metric_fn)
+
+
+test_step = evaluate  # the name the straight-line notebooks use for the same job
+
+
+def fit(
+    model: nn.Module,
+    train_data: tuple[torch.Tensor, torch.Tensor] | Iterable[Batch],
+    loss_fn: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    epochs: int,
+    *,
+    val_data: tuple[torch.Tensor, torch.Tensor] | Iterable[Batch] | None = None,
+    metric_fn: MetricFn | None = None,
+    metric_name: str = "accuracy",
+    start_epoch: int = 0,
+    seed: int | None = None,
+    print_every: int | None = None,
+    progress: bool = False,
+    checkpoint_path: str | Path | None = None,
+    on_epoch_end: Callable[[History], None] | None = None,
+) -> History:
+    """Train for ``epochs`` epochs, evaluating on ``val_data`` after each; return the ``History``.
+
+    ``metric_fn(y_pred, y)`` returns a per-batch *sum* (e.g. ``correct_count``) that is
+    averaged over samples. With ``seed``, each epoch re-seeds with ``seed + epoch``, so a
+    run resumed from a checkpoint at ``start_epoch`` repeats exactly what the uninterrupted
+    run would have done. With ``checkpoint_path``, the best epoch by validation loss is
+    saved there. ``KeyboardInterrupt`` and a non-finite loss end training early with the
+    history so far; ``History.stop_reason`` says why.
+    """
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be a positive int, got {epochs!r}; try epochs=10.")
+    if checkpoint_path is not None and val_data is None:
+        raise ValueError("checkpoint_path keeps the best epoch by validation loss, so it needs val_data too.")
+    history = History(metric_name=metric_name if metric_fn is not None else None)
+    epoch_range = range(start_epoch, start_epoch + epochs)
+    if progress:
+        from tqdm.auto import tqdm
+
+        epoch_range = tqdm(epoch_range, desc="epochs")
+    for epoch in epoch_range:
+        try:
+            if seed is not None:
+                set_seed(seed + epoch)
+            train = train_step(model, train_data, loss_fn, optimizer, metric_fn)
+            if not math.isfinite(train["loss"]):
+                history.stop_reason = (
+                    f"stopped at epoch {epoch}: the training loss became {train['loss']}. "
+                    "The learning rate is probably too large; try one 10x smaller."
+                )
+                print(history.stop_reason)
+                break
+            val = evaluate(model, val_data, loss_fn, metric_fn) if val_data is not None else None
+        except KeyboardInterrupt:
+            history.stop_reason = (
+                f"interrupted during epoch {epoch}; the history holds epochs up to {epoch - 1}. "
+                f"To go on, call fit again with start_epoch={epoch} (and the same seed)."
+            )
+            print(history.stop_reason)
+            break
+        _record(history, epoch, train, val)
+        if val is not None and (history.best_val_loss is None or val["loss"] < history.best_val_loss):
+            history.best_epoch, history.best_val_loss = epoch, val["loss"]
+            if checkpoint_path is not None:
+                from workflow_utils.checkpoint import save_checkpoint
+
+                save_checkpoint(checkpoint_path, model, optimizer, epoch=epoch, best_val_loss=val["loss"])
+        if print_every and (epoch - start_epoch) % print_every == 0:
+            print(_epoch_line(history))
+        if on_epoch_end is not None:
+            on_epoch_end(history)
+    return history
+
+
+def _record(history: History, epoch: int, train: dict[str, float], val: dict[str, float] | None) -> None:
+    history.epochs.append(epoch)
+    history.train_loss.append(train["loss"])
+    if "metric" in train:
+        history.train_metric.append(train["metric"])
+    if val is not None:
+        history.val_loss.append(val["loss"])
+        if "metric" in val:
+            history.val_metric.append(val["metric"])
+
+
+def _epoch_line(history: History) -> str:
+    parts = [f"epoch {history.epochs[-1]:>3}", f"train loss {history.train_loss[-1]:.4f}"]
+    if history.train_metric:
+        parts.append(f"train {history.metric_name} {history.train_metric[-1]:.4f}")
+    if history.val_loss:
+        parts.append(f"val loss {history.val_loss[-1]:.4f}")
+    if history.val_metric:
+        parts.append(f"val {history.metric_name} {history.val_metric[-1]:.4f}")
+    return " | ".join(parts)
