@@ -1,0 +1,41 @@
+import matplotlib
+import pytest
+
+
+from workflow_utils.data import make_line_data, split_data
+from workflow_utils.engine import History
+from workflow_utils.plotting import plot_loss_curves, plot_predictions
+
+
+def test_plot_predictions_returns_figure_with_three_series():
+    X_train, y_train, X_test, y_test = split_data(*make_line_data())
+    fig = plot_predictions(X_train, y_train, X_test, y_test, predictions=y_test + 0.1)
+    assert isinstance(fig, matplotlib.figure.Figure)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["training data", "test data", "predictions"]
+
+
+def test_plot_predictions_checks_prediction_count():
+    X_train, y_train, X_test, y_test = split_data(*make_line_data())
+    with pytest.raises(ValueError, match="predict on X_test"):
+        plot_predictions(X_train, y_train, X_test, y_test, predictions=y_train)
+
+
+def test_plot_loss_curves_draws_train_and_val():
+    history = History(epochs=[0, 1, 2], train_loss=[3.0, 2.0, 1.0], val_loss=[3.5, 2.5, 2.0])
+    fig = plot_loss_curves(history)
+    lines = fig.axes[0].get_lines()
+    assert len(lines) == 2
+    assert list(lines[1].get_ydata()) == [3.5, 2.5, 2.0]
+
+
+def test_plot_loss_curves_rejects_empty_history():
+    with pytest.raises(ValueError, match="train for at least one epoch"):
+        plot_loss_curves(History())
+
+
+def test_plot_on_given_axes_does_not_make_a_new_figure():
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    assert plot_loss_curves(History(epochs=[0], train_loss=[1.0]), ax=ax) is fig
