@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
 import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 
 def make_line_data(
@@ -34,3 +44,164 @@ def split_data(
     if n_train == 0 or n_train == len(X):
         raise ValueError(f"train_fraction={train_fraction} leaves one split empty for {len(X)} rows.")
     return X[:n_train], y[:n_train], X[n_train:], y[n_train:]
+
+
+# --- Handwritten digits: real images on disk -------------------------------------------------
+
+DIGITS_SPLITS = ("train", "val", "test")
+DIGITS_CLASSES = tuple(str(d) for d in range(10))
+_MANIFEST = "manifest.json"
+
+
+def digits_split_indices(seed: int = 42) -> dict[str, np.ndarray]:
+    """Stratified 70/15/15 split of scikit-learn's 1797 digits: index arrays per split."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    labels = load_digits().target
+    indices = np.arange(len(labels))
+    train_idx, rest_idx = train_test_split(indices, test_size=0.30, stratify=labels, random_state=seed)
+    val_idx, test_idx = train_test_split(rest_idx, test_size=0.50, stratify=labels[rest_idx], random_state=seed)
+    return {"train": train_idx, "val": val_idx, "test": test_idx}
+
+
+def write_digits_image_folder(root: str | Path = "data/digits", seed: int = 42) -> Path:
+    """Write the digits as 8x8 greyscale PNGs in ``root/{train,val,test}/{0..9}/``; return ``root``.
+
+    Built on first use and reused afterwards. The tree is written to a temporary folder
+    beside ``root`` and renamed into place when complete, so an interrupted run never
+    leaves a half-written data set, and two notebooks building it at once do not collide.
+    """
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    root = Path(root)
+    expected = {"seed": seed, "counts": {s: len(i) for s, i in digits_split_indices(seed).items()}}
+    if _manifest_matches(root, expected):
+        return root
+    root.parent.mkdir(parents=True, exist_ok=True)
+    digits = load_digits()
+    pixels = (digits.images * 255 / 16).round().astype(np.uint8)  # 0..16 grey levels -> 0..255
+    tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}."))
+    try:
+        for split, idx in digits_split_indices(seed).items():
+            for cls in DIGITS_CLASSES:
+                (tmp / split / cls).mkdir(parents=True)
+            for i in idx:
+                Image.fromarray(pixels[i], mode="L").save(tmp / split / str(digits.target[i]) / f"{i:04d}.png")
+        (tmp / _MANIFEST).write_text(json.dumps(expected))
+        _move_into_place(tmp, root, expected)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return root
+
+
+def _manifest_matches(root: Path, expected: dict) -> bool:
+    try:
+        return json.loads((root / _MANIFEST).read_text()) == expected
+    except (OSError, ValueError):
+        return False
+
+
+def _move_into_place(tmp: Path, root: Path, expected: dict) -> None:
+    if root.exists() and not _manifest_matches(root, expected):
+        shutil.rmtree(root)  # an old or damaged tree: replace it
+    try:
+        os.rename(tmp, root)
+    except OSError:
+        if not _manifest_matches(root, expected):  # someone else finished first, or it is truly broken
+            raise
+
+
+def read_image_folder(root: str | Path, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Read every PNG of ``root/split`` into ``images`` (N, 1, H, W) float in [0, 1] and ``labels`` (N,)."""
+    from PIL import Image
+
+    folder = Path(root) / split
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no folder {folder}; create the data with write_digits_image_folder({str(root)!r}).")
+    files = sorted(folder.glob("*/*.png"))
+    if not files:
+        raise ValueError(f"{folder} holds no PNG files; delete it and call write_digits_image_folder again.")
+    images = np.stack([np.asarray(Image.open(f).convert("L")) for f in files])
+    labels = [int(f.parent.name) for f in files]
+    return torch.from_numpy(images).float().div(255).unsqueeze(1), torch.tensor(labels)
+
+
+class TensorImageDataset(Dataset):
+    """Images and labels held in memory, indexable by one index or a whole batch of them.
+
+    ``dataset[i]`` gives one ``(image, label)``; ``dataset[[i, j, k]]`` gives a stacked batch in
+    one tensor operation, which is what makes ``make_loader`` fast. ``transform`` (applied to
+    a batch of shape (B, C, H, W)) is where augmentation goes.
+    """
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, transform: Callable | None = None) -> None:
+        if images.ndim != 4:
+            raise ValueError(f"images must have shape (N, C, H, W), got {tuple(images.shape)}; add a channel with unsqueeze(1).")
+        if len(images) != len(labels):
+            raise ValueError(f"{len(images)} images but {len(labels)} labels; they must pair up one to one.")
+        if len(images) == 0:
+            raise ValueError("the dataset is empty; check the folder or split you loaded.")
+        self.images, self.labels, self.transform = images, labels, transform
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index):
+        single = isinstance(index, int)
+        batch = self.images[[index] if single else index]
+        if self.transform is not None:
+            batch = self.transform(batch)
+        labels = self.labels[index]
+        return (batch[0], labels) if single else (batch, labels)
+
+
+class ShuffledBatches(Sampler):
+    """Yields lists of indices, one list per batch; shuffles with ``seed + epoch`` when ``shuffle``.
+
+    Each epoch's order depends only on the seed and the epoch number, so a resumed run sees
+    the same batches as an uninterrupted one. ``fit`` calls ``set_epoch``; used on its own,
+    each new pass over the loader moves to the next epoch.
+    """
+
+    def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int = 42) -> None:
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}; try 64.")
+        self.n, self.batch_size, self.shuffle, self.seed, self.epoch = n, batch_size, shuffle, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Make the next pass use the order of ``epoch``."""
+        self.epoch = epoch
+
+    def __iter__(self):
+        if self.shuffle:
+            order = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + self.epoch))
+        else:
+            order = torch.arange(self.n)
+        self.epoch += 1
+        for start in range(0, self.n, self.batch_size):
+            yield order[start : start + self.batch_size].tolist()
+
+    def __len__(self) -> int:
+        return math.ceil(self.n / self.batch_size)
+
+
+def make_loader(
+    dataset: Dataset, batch_size: int = 64, shuffle: bool = False, seed: int = 42, pin_memory: bool = False
+) -> DataLoader:
+    """A ``DataLoader`` that fetches whole batches at once from a ``TensorImageDataset``.
+
+    Shuffle the training loader only. ``pin_memory`` helps only when copying to a CUDA GPU.
+    """
+    if len(dataset) == 0:
+        raise ValueError("the dataset is empty; check the folder or split you loaded.")
+    sampler = ShuffledBatches(len(dataset), batch_size, shuffle, seed)
+    # batch_size=None: the sampler already yields whole batches, so no per-sample collation.
+    return DataLoader(dataset, sampler=sampler, batch_size=None, pin_memory=pin_memory)
+
+
+def normalization_stats(images: torch.Tensor) -> tuple[float, float]:
+    """Mean and standard deviation of all pixels: compute them on the training split only."""
+    return images.mean().item(), images.std().item()

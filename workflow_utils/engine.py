@@ -132,9 +132,9 @@ def fit(
     """Train for ``epochs`` epochs, evaluating on ``val_data`` after each; return the ``History``.
 
     ``metric_fn(y_pred, y)`` returns a per-batch *sum* (e.g. ``correct_count``) that is
-    averaged over samples. With ``seed``, each epoch re-seeds with ``seed + epoch``, so a
-    run resumed from a checkpoint at ``start_epoch`` repeats exactly what the uninterrupted
-    run would have done. With ``checkpoint_path``, the best epoch by validation loss is
+    averaged over samples. With ``seed``, each epoch re-seeds with ``seed + epoch`` (and a
+    loader whose sampler has ``set_epoch`` gets the epoch), so a run resumed from a
+    checkpoint at ``start_epoch`` repeats exactly what the uninterrupted run would have done. With ``checkpoint_path``, the best epoch by validation loss is
     saved there. ``KeyboardInterrupt`` and a non-finite loss end training early with the
     history so far; ``History.stop_reason`` says why.
     """
@@ -152,6 +152,9 @@ def fit(
         try:
             if seed is not None:
                 set_seed(seed + epoch)
+            sampler = getattr(train_data, "sampler", None)
+            if hasattr(sampler, "set_epoch"):
+                sampler.set_epoch(epoch)  # the shuffle order of this epoch, also when resuming
             train = train_step(model, train_data, loss_fn, optimizer, metric_fn)
             if not math.isfinite(train["loss"]):
                 history.stop_reason = (

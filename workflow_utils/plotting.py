@@ -65,3 +65,63 @@ def _figure(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes
         fig, ax = plt.subplots(figsize=figsize)
         return fig, ax
     return ax.figure, ax
+
+
+def plot_image_grid(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    predictions: torch.Tensor | None = None,
+    ncols: int = 8,
+    class_names: tuple[str, ...] | None = None,
+) -> Figure:
+    """A grid of greyscale images (N, 1, H, W) titled with their labels (and predictions)."""
+    if images.ndim != 4 or images.shape[1] != 1:
+        raise ValueError(f"expected greyscale images of shape (N, 1, H, W), got {tuple(images.shape)}.")
+    n = len(images)
+    if n == 0:
+        raise ValueError("no images to show.")
+    nrows = -(-n // ncols)
+
+    def name(k: int) -> str:
+        return class_names[k] if class_names else str(k)
+
+    fig, axes = plt.subplots(nrows, ncols, figsize=(1.3 * ncols, 1.5 * nrows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= n:
+            continue
+        ax.imshow(_to_numpy(images[i, 0]), cmap="gray_r")
+        title = name(int(labels[i]))
+        if predictions is not None:
+            title = f"true {title}\npred {name(int(predictions[i]))}"
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_confusion_matrix(matrix: torch.Tensor, class_names: tuple[str, ...] | None = None) -> Figure:
+    """Heat map of a confusion matrix (rows: true class, columns: predicted), counts written in."""
+    k = matrix.shape[0]
+    names = class_names or tuple(str(i) for i in range(k))
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    ax.imshow(_to_numpy(matrix), cmap="Blues")
+    for (i, j), count in zip(((i, j) for i in range(k) for j in range(k)), matrix.flatten().tolist()):
+        if count:
+            ax.text(j, i, str(count), ha="center", va="center", color="white" if count > matrix.max() / 2 else "black")
+    ax.set(xticks=range(k), yticks=range(k), xticklabels=names, yticklabels=names,
+           xlabel="predicted", ylabel="true", title="Confusion matrix")
+    return fig
+
+
+def plot_history_metric(history: History, ax: Axes | None = None) -> Figure:
+    """Training and validation metric (e.g. accuracy) per epoch from a ``History``."""
+    if not history.train_metric:
+        raise ValueError("the history has no metric; pass metric_fn to fit to record one.")
+    fig, ax = _figure(ax, figsize=(6, 4))
+    ax.plot(history.epochs, history.train_metric, label=f"train {history.metric_name}")
+    if history.val_metric:
+        ax.plot(history.epochs, history.val_metric, label=f"validation {history.metric_name}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(history.metric_name)
+    ax.legend()
+    return fig

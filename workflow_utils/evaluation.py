@@ -1,0 +1,48 @@
+"""Step 5, evaluation: predictions and metrics on data the model never trained on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+
+def accuracy(y_pred: torch.Tensor, y_true: torch.Tensor) -> float:
+    """Fraction (0 to 1) of predicted class labels equal to the true labels."""
+    if y_pred.shape != y_true.shape:
+        raise ValueError(
+            f"y_pred has shape {tuple(y_pred.shape)} but y_true has {tuple(y_true.shape)}; "
+            "pass class labels for both (use logits.argmax(dim=1) for predictions)."
+        )
+    if len(y_true) == 0:
+        raise ValueError("no labels to score; pass at least one prediction.")
+    return (y_pred == y_true).float().mean().item()
+
+
+def predict(model: nn.Module, data: torch.Tensor | Iterable) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits and true labels for ``data`` (a loader of batches, or a tensor of inputs), on the CPU.
+
+    Runs in eval mode under ``torch.inference_mode()``; for a tensor of inputs the returned
+    labels are empty.
+    """
+    device = next(model.parameters()).device
+    model.eval()
+    logits, labels = [], []
+    with torch.inference_mode():
+        if isinstance(data, torch.Tensor):
+            return model(data.to(device)).cpu(), torch.empty(0, dtype=torch.long)
+        for X, y in data:
+            logits.append(model(X.to(device)).cpu())
+            labels.append(y.cpu())
+    if not logits:
+        raise ValueError("the data yielded no batches; check that the loader is not empty.")
+    return torch.cat(logits), torch.cat(labels)
+
+
+def confusion_matrix(y_pred: torch.Tensor, y_true: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Counts with rows = true class, columns = predicted class."""
+    if len(y_true) and (int(y_true.max()) >= num_classes or int(y_pred.max()) >= num_classes or int(y_true.min()) < 0):
+        raise ValueError(f"labels must lie in 0..{num_classes - 1}; check num_classes.")
+    flat = y_true.long() * num_classes + y_pred.long()
+    return torch.bincount(flat, minlength=num_classes**2).reshape(num_classes, num_classes)
