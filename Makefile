@@ -19,13 +19,17 @@ $(STAMP): requirements.txt pyproject.toml
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 $(ROOT_FLAG) $(LAB_ARGS)
 
+# Parallel runs give each process one math thread: two processes with several spinning
+# OpenMP threads each on a 2-core machine slow every training step down tenfold or more.
+PARALLEL_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+
 # Unit tests plus strict nbval over every notebook, two at a time (a notebook's cells stay on one worker).
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+	$(PARALLEL_ENV) $(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 # The one sanctioned way to refresh stored outputs: each notebook re-executed in a fresh kernel.
 notebooks: $(STAMP)
-	printf '%s\n' $(NOTEBOOKS) | xargs -P 2 -I{} $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+	printf '%s\n' $(NOTEBOOKS) | $(PARALLEL_ENV) xargs -P 2 -I{} $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 		--ExecutePreprocessor.timeout=600 --ExecutePreprocessor.record_timing=False {}
 
 clean:

@@ -8,6 +8,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -205,3 +206,34 @@ def make_loader(
 def normalization_stats(images: torch.Tensor) -> tuple[float, float]:
     """Mean and standard deviation of all pixels: compute them on the training split only."""
     return images.mean().item(), images.std().item()
+
+
+@dataclass
+class DigitsData:
+    """Loaders for the three digits splits, normalised with the training split's statistics."""
+
+    train: DataLoader
+    val: DataLoader
+    test: DataLoader
+    mean: float
+    std: float
+
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        """Scale new images in [0, 1] exactly as the training images were scaled."""
+        return (images - self.mean) / self.std
+
+
+def load_digits_data(root: str | Path = "data/digits", batch_size: int = 64, seed: int = 42, pin_memory: bool = False) -> DigitsData:
+    """Write the digits PNGs if needed, read them into memory and wrap each split in a fast loader.
+
+    Only the training loader shuffles. Mean and std come from the training split alone, so no
+    information from validation or test images leaks into training.
+    """
+    root = write_digits_image_folder(root, seed)
+    splits = {split: read_image_folder(root, split) for split in DIGITS_SPLITS}
+    mean, std = normalization_stats(splits["train"][0])
+    loaders = {
+        split: make_loader(TensorImageDataset((X - mean) / std, y), batch_size, split == "train", seed, pin_memory)
+        for split, (X, y) in splits.items()
+    }
+    return DigitsData(**loaders, mean=mean, std=std)

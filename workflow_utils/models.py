@@ -33,3 +33,84 @@ class LinearRegressionModelV2(nn.Module):
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
     """Number of (trainable) scalar parameters in ``model``."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+class DigitsMLP(nn.Module):
+    """A multi-layer perceptron for 8x8 digits: flatten the image, then two linear layers."""
+
+    def __init__(self, hidden: int = 128, num_classes: int = 10, image_size: int = 8) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.Flatten(),  # (B, 1, 8, 8) -> (B, 64): linear layers take flat vectors
+            nn.Linear(image_size * image_size, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layers(x)
+
+
+def _conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
+    """3x3 convolution (size kept by padding), batch norm, ReLU, then 2x2 max-pool halving the size."""
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),  # BN adds the bias
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(),
+        nn.MaxPool2d(kernel_size=2),
+    )
+
+
+class DigitsCNN(nn.Module):
+    """A small CNN for 8x8 digits: two conv blocks (8x8 -> 4x4 -> 2x2), then a linear classifier."""
+
+    def __init__(self, channels: tuple[int, int] = (32, 64), dropout: float = 0.3, num_classes: int = 10) -> None:
+        super().__init__()
+        c1, c2 = channels
+        self.features = nn.Sequential(_conv_block(1, c1), _conv_block(c1, c2))
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Dropout(dropout),  # active in train() mode only
+            nn.Linear(c2 * 2 * 2, num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[1:] != (1, 8, 8):
+            raise ValueError(
+                f"DigitsCNN expects a batch of shape (B, 1, 8, 8), got {tuple(x.shape)}; "
+                "add the channel with x.unsqueeze(1) or a batch dimension with x.unsqueeze(0)."
+            )
+        return self.classifier(self.features(x))
+
+
+def layer_table(model: nn.Module, input_shape: tuple[int, ...]) -> str:
+    """A text table of each leaf layer's output shape and parameter count for one dummy batch."""
+    rows: list[tuple[str, str, str, int]] = []
+    hooks = [
+        module.register_forward_hook(
+            lambda mod, _inp, out, name=name: rows.append(
+                (name, type(mod).__name__, str(tuple(out.shape)), sum(p.numel() for p in mod.parameters()))
+            )
+        )
+        for name, module in model.named_modules()
+        if not list(module.children())  # leaf layers only
+    ]
+    device = next(model.parameters()).device
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.inference_mode():
+            model(torch.zeros(input_shape, device=device))
+    finally:
+        model.train(was_training)
+        for hook in hooks:
+            hook.remove()
+    header = ("layer", "type", "output shape", "params")
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(4)]
+    lines = [f"{'input':<{widths[0]}}  {'':<{widths[1]}}  {str(tuple(input_shape)):<{widths[2]}}"]
+    lines += [
+        f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]:>{widths[3]}}" for r in rows
+    ]
+    title = f"{header[0]:<{widths[0]}}  {header[1]:<{widths[1]}}  {header[2]:<{widths[2]}}  {header[3]:>{widths[3]}}"
+    total = f"total trainable parameters: {count_parameters(model)}"
+    return "\n".join(line.rstrip() for line in [title, "-" * len(title), *lines, "-" * len(title), total])
