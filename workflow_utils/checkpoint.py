@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.optim.lr_scheduler import LRScheduler
 
 
 def atomic_save(obj: Any, path: str | Path) -> Path:
@@ -73,12 +74,15 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer | None = None,
     *,
     epoch: int,
+    scheduler: LRScheduler | None = None,
     **extra: Any,
 ) -> Path:
-    """Save model and optimizer state, the epoch just finished and any ``extra`` plain values."""
+    """Save model, optimizer (and scheduler) state, the epoch just finished and ``extra`` plain values."""
     checkpoint = {"model_state": model.state_dict(), "epoch": epoch, **extra}
     if optimizer is not None:
         checkpoint["optimizer_state"] = optimizer.state_dict()
+    if scheduler is not None:
+        checkpoint["scheduler_state"] = scheduler.state_dict()
     return atomic_save(checkpoint, path)
 
 
@@ -87,8 +91,9 @@ def load_checkpoint(
     model: nn.Module,
     optimizer: torch.optim.Optimizer | None = None,
     map_location: str | torch.device | None = "cpu",
+    scheduler: LRScheduler | None = None,
 ) -> dict[str, Any]:
-    """Restore ``model`` (and ``optimizer``) from ``path``; return the checkpoint's other entries."""
+    """Restore ``model`` (and ``optimizer``, ``scheduler``) from ``path``; return the other entries."""
     checkpoint = safe_load(path, map_location)
     if not isinstance(checkpoint, dict) or "model_state" not in checkpoint:
         raise ValueError(f"{path} is not a checkpoint from save_checkpoint; for a bare state_dict use load_model.")
@@ -97,7 +102,12 @@ def load_checkpoint(
         if "optimizer_state" not in checkpoint:
             raise ValueError(f"{path} has no optimizer state; pass optimizer=None to load the model only.")
         optimizer.load_state_dict(checkpoint["optimizer_state"])
-    return {k: v for k, v in checkpoint.items() if k not in ("model_state", "optimizer_state")}
+    if scheduler is not None:
+        if "scheduler_state" not in checkpoint:
+            raise ValueError(f"{path} has no scheduler state; pass scheduler=None to skip it.")
+        scheduler.load_state_dict(checkpoint["scheduler_state"])
+    states = ("model_state", "optimizer_state", "scheduler_state")
+    return {k: v for k, v in checkpoint.items() if k not in states}
 
 
 def _load_state_dict(model: nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.optim.lr_scheduler import LRScheduler
 
 from workflow_utils.device import set_seed
 
@@ -59,6 +60,7 @@ def _run_epoch(
     loss_fn: nn.Module,
     optimizer: torch.optim.Optimizer | None,
     metric_fn: MetricFn | None,
+    scheduler: LRScheduler | None = None,
 ) -> dict[str, float]:
     device = _model_device(model)
     # Sums stay on the device: calling .item() per batch would stall a GPU every step.
@@ -73,6 +75,8 @@ def _run_epoch(
             optimizer.zero_grad()  # 3. forget the previous batch's gradients
             loss.backward()  # 4. gradients of the loss for every parameter
             optimizer.step()  # 5. nudge the parameters downhill
+            if scheduler is not None:
+                scheduler.step()  # per batch, as OneCycleLR expects
         loss_sum += loss.detach() * len(X)
         if metric_fn is not None:
             metric_sum += metric_fn(y_pred.detach(), y)
@@ -91,10 +95,14 @@ def train_step(
     loss_fn: nn.Module,
     optimizer: torch.optim.Optimizer,
     metric_fn: MetricFn | None = None,
+    scheduler: LRScheduler | None = None,
 ) -> dict[str, float]:
-    """Train on every batch of ``data`` once; return the mean ``loss`` (and ``metric``)."""
+    """Train on every batch of ``data`` once; return the mean ``loss`` (and ``metric``).
+
+    ``scheduler``, if given, steps after every optimizer step (once per batch).
+    """
     model.train()
-    return _run_epoch(model, data, loss_fn, optimizer, metric_fn)
+    return _run_epoch(model, data, loss_fn, optimizer, metric_fn, scheduler)
 
 
 def evaluate(
@@ -122,6 +130,7 @@ def fit(
     val_data: tuple[torch.Tensor, torch.Tensor] | Iterable[Batch] | None = None,
     metric_fn: MetricFn | None = None,
     metric_name: str = "accuracy",
+    scheduler: LRScheduler | None = None,
     start_epoch: int = 0,
     seed: int | None = None,
     print_every: int | None = None,
@@ -155,7 +164,7 @@ def fit(
             sampler = getattr(train_data, "sampler", None)
             if hasattr(sampler, "set_epoch"):
                 sampler.set_epoch(epoch)  # the shuffle order of this epoch, also when resuming
-            train = train_step(model, train_data, loss_fn, optimizer, metric_fn)
+            train = train_step(model, train_data, loss_fn, optimizer, metric_fn, scheduler)
             if not math.isfinite(train["loss"]):
                 history.stop_reason = (
                     f"stopped at epoch {epoch}: the training loss became {train['loss']}. "
@@ -166,8 +175,9 @@ def fit(
             val = evaluate(model, val_data, loss_fn, metric_fn) if val_data is not None else None
         except KeyboardInterrupt:
             history.stop_reason = (
-                f"interrupted during epoch {epoch}; the history holds epochs up to {epoch - 1}. "
-                f"To go on, call fit again with start_epoch={epoch} (and the same seed)."
+                f"interrupted during epoch {epoch}; the history holds the epochs before it and the model "
+                f"keeps the weights of its last completed step. To go on, call fit again with "
+                f"start_epoch={epoch}; for an exact resume, first load the checkpoint saved after epoch {epoch - 1}."
             )
             print(history.stop_reason)
             break
@@ -177,7 +187,9 @@ def fit(
             if checkpoint_path is not None:
                 from workflow_utils.checkpoint import save_checkpoint
 
-                save_checkpoint(checkpoint_path, model, optimizer, epoch=epoch, best_val_loss=val["loss"])
+                save_checkpoint(
+                    checkpoint_path, model, optimizer, epoch=epoch, best_val_loss=val["loss"], scheduler=scheduler
+                )
         if print_every and (epoch - start_epoch) % print_every == 0:
             print(_epoch_line(history))
         if on_epoch_end is not None:
@@ -205,3 +217,21 @@ def _epoch_line(history: History) -> str:
     if history.val_metric:
         parts.append(f"val {history.metric_name} {history.val_metric[-1]:.4f}")
     return " | ".join(parts)
+
+
+def digits_recipe(
+    model: nn.Module, epochs: int, steps_per_epoch: int, lr: float = 2e-3
+) -> tuple[nn.Module, torch.optim.Optimizer, LRScheduler]:
+    """The series' tested settings for the digits CNN: ``(loss_fn, optimizer, scheduler)``.
+
+    Cross-entropy with label smoothing 0.1, AdamW (weight decay 1e-4) and a one-cycle learning
+    rate peaking at ``lr``; pass the scheduler to ``fit``, which steps it once per batch.
+    """
+    if not lr > 0:
+        raise ValueError(f"lr must be positive, got {lr}; try 2e-3.")
+    if not isinstance(steps_per_epoch, int) or steps_per_epoch < 1:
+        raise ValueError(f"steps_per_epoch must be a positive int (use len(train_loader)), got {steps_per_epoch!r}.")
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=0.1)  # don't push the logits to infinity
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps_per_epoch)
+    return loss_fn, optimizer, scheduler

@@ -17,7 +17,7 @@ def accuracy(y_pred: torch.Tensor, y_true: torch.Tensor) -> float:
         )
     if len(y_true) == 0:
         raise ValueError("no labels to score; pass at least one prediction.")
-    return (y_pred == y_true).float().mean().item()
+    return (y_pred == y_true).sum().item() / len(y_true)
 
 
 def predict(model: nn.Module, data: torch.Tensor | Iterable) -> tuple[torch.Tensor, torch.Tensor]:
