@@ -134,6 +134,7 @@ def fit(
     start_epoch: int = 0,
     seed: int | None = None,
     print_every: int | None = None,
+    decimals: int = 4,
     progress: bool = False,
     checkpoint_path: str | Path | None = None,
     on_epoch_end: Callable[[History], None] | None = None,
@@ -144,8 +145,10 @@ def fit(
     averaged over samples. With ``seed``, each epoch re-seeds with ``seed + epoch`` (and a
     loader whose sampler has ``set_epoch`` gets the epoch), so a run resumed from a
     checkpoint at ``start_epoch`` repeats exactly what the uninterrupted run would have done. With ``checkpoint_path``, the best epoch by validation loss is
-    saved there. ``KeyboardInterrupt`` and a non-finite loss end training early with the
-    history so far; ``History.stop_reason`` says why.
+    saved there. ``print_every`` prints a line every that many epochs, floats rounded to
+    ``decimals`` (2 suits CNN training, which no two kinds of hardware repeat to 4 decimals).
+    ``KeyboardInterrupt`` and a non-finite loss end training early with the history so far;
+    ``History.stop_reason`` says why.
     """
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive int, got {epochs!r}; try epochs=10.")
@@ -191,7 +194,7 @@ def fit(
                     checkpoint_path, model, optimizer, epoch=epoch, best_val_loss=val["loss"], scheduler=scheduler
                 )
         if print_every and (epoch - start_epoch) % print_every == 0:
-            print(_epoch_line(history))
+            print(_epoch_line(history, decimals))
         if on_epoch_end is not None:
             on_epoch_end(history)
     return history
@@ -208,14 +211,15 @@ def _record(history: History, epoch: int, train: dict[str, float], val: dict[str
             history.val_metric.append(val["metric"])
 
 
-def _epoch_line(history: History) -> str:
-    parts = [f"epoch {history.epochs[-1]:>3}", f"train loss {history.train_loss[-1]:.4f}"]
+def _epoch_line(history: History, decimals: int = 4) -> str:
+    d = decimals
+    parts = [f"epoch {history.epochs[-1]:>3}", f"train loss {history.train_loss[-1]:.{d}f}"]
     if history.train_metric:
-        parts.append(f"train {history.metric_name} {history.train_metric[-1]:.4f}")
+        parts.append(f"train {history.metric_name} {history.train_metric[-1]:.{d}f}")
     if history.val_loss:
-        parts.append(f"val loss {history.val_loss[-1]:.4f}")
+        parts.append(f"val loss {history.val_loss[-1]:.{d}f}")
     if history.val_metric:
-        parts.append(f"val {history.metric_name} {history.val_metric[-1]:.4f}")
+        parts.append(f"val {history.metric_name} {history.val_metric[-1]:.{d}f}")
     return " | ".join(parts)
 
 
