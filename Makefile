@@ -7,7 +7,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb notebooks/solutions/*.ipynb))
 # JupyterLab refuses to run as root unless told it may.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
 
-.PHONY: install lab test notebooks clean
+.PHONY: install lab test test-robust bench notebooks clean
 
 install: $(STAMP)
 
@@ -25,7 +25,15 @@ PARALLEL_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 
 # Unit tests plus strict nbval over every notebook, two at a time (a notebook's cells stay on one worker).
 test: $(STAMP)
-	$(PARALLEL_ENV) $(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+	$(PARALLEL_ENV) $(BIN)/python -m pytest -n 2 --dist loadfile --ignore=tests/robustness $(PYTEST_ARGS)
+
+# Notebooks under real use: fresh copy, reverse order, twice in a row, two at a time, no network.
+test-robust: $(STAMP)
+	$(PARALLEL_ENV) $(BIN)/python -m pytest tests/robustness -p no:cacheprovider $(PYTEST_ARGS)
+
+# Measures speed and quality against the targets; prints a table, writes benchmarks/results/latest.json.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
 
 # The one sanctioned way to refresh stored outputs: each notebook re-executed in a fresh kernel.
 notebooks: $(STAMP)
