@@ -135,3 +135,42 @@ def test_empty_loader_is_explained():
     model = nn.Linear(1, 1)
     with pytest.raises(ValueError, match="no batches"):
         evaluate(model, [], nn.L1Loss())
+
+
+def test_digits_recipe_steps_the_schedule_per_batch():
+    from workflow_utils.engine import digits_recipe
+
+    model = nn.Linear(4, 3)
+    loss_fn, optimizer, scheduler = digits_recipe(model, epochs=2, steps_per_epoch=3, lr=0.01)
+    X, y = torch.randn(6, 4), torch.tensor([0, 1, 2, 0, 1, 2])
+    batches = [(X[:2], y[:2]), (X[2:4], y[2:4]), (X[4:], y[4:])]
+    lrs = []
+    fit(model, batches, loss_fn, optimizer, 2, scheduler=scheduler,
+        on_epoch_end=lambda h: lrs.append(optimizer.param_groups[0]["lr"]))
+    assert loss_fn.label_smoothing == 0.1 and isinstance(optimizer, torch.optim.AdamW)
+    assert scheduler.last_epoch == 6  # one step per batch
+    assert lrs[1] < lrs[0] < 0.01  # one-cycle: annealed towards zero by the end
+
+
+def test_fit_resumes_exactly_with_shuffled_batches_loader(tmp_path):
+    from workflow_utils.checkpoint import load_checkpoint, save_checkpoint
+    from workflow_utils.data import TensorImageDataset, make_loader
+    from workflow_utils.models import DigitsCNN
+
+    g = torch.Generator().manual_seed(0)
+    loader = make_loader(TensorImageDataset(torch.randn(40, 1, 8, 8, generator=g), torch.arange(40) % 10), 16, True)
+
+    def run(epochs, start=0, state=None):
+        torch.manual_seed(3)
+        model = DigitsCNN(dropout=0.2)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+        if state:
+            load_checkpoint(state, model, opt)
+        fit(model, loader, nn.CrossEntropyLoss(), opt, epochs, start_epoch=start, seed=5)
+        return model, opt
+
+    full, _ = run(4)
+    half, half_opt = run(2)
+    save_checkpoint(tmp_path / "c.pth", half, half_opt, epoch=1)
+    resumed, _ = run(2, start=2, state=tmp_path / "c.pth")
+    assert all(torch.equal(a, b) for a, b in zip(full.state_dict().values(), resumed.state_dict().values()))
