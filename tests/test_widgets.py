@@ -1,0 +1,93 @@
+import pytest
+import torch
+from torch import nn
+
+from workflow_utils.data import make_line_data, split_data
+from workflow_utils.engine import fit
+from workflow_utils.models import LinearRegressionModel
+from workflow_utils.widgets import LearningRateExplorer, LiveLossPlot, TrainingStepper
+
+
+@pytest.fixture
+def line():
+    return split_data(*make_line_data())
+
+
+def _stepper(line, lr=0.01):
+    X_train, y_train, _, _ = line
+    torch.manual_seed(42)
+    model = LinearRegressionModel()
+    return TrainingStepper(model, X_train, y_train, nn.L1Loss(), torch.optim.SGD(model.parameters(), lr=lr))
+
+
+def test_explorer_retrains_when_the_slider_moves(line):
+    explorer = LearningRateExplorer(*line, epochs=50)
+    h = explorer.history
+    assert round(h.train_loss[0], 4) == 0.3129  # seed 42, the course's starting loss
+    assert h.train_loss[-1] < 0.5 * h.train_loss[0]  # lr 0.01 learns
+    explorer.lr_slider.value = 0.0001
+    h = explorer.history
+    assert h.train_loss[-1] > 0.95 * h.train_loss[0]  # a tiny rate barely moves
+    assert "lr=0.0001" in explorer.figure.axes[0].get_title()
+    assert repr(explorer) == "LearningRateExplorer(lr=0.0001, optimizer='SGD')"
+
+
+def test_explorer_switches_optimizer(line):
+    explorer = LearningRateExplorer(*line, epochs=50)
+    sgd_w = explorer.model.weights.item()
+    explorer.optimizer_menu.value = "Adam"
+    assert explorer.model.weights.item() != sgd_w
+    assert len(explorer.figure.axes) == 2
+
+
+def test_stepper_in_order_moves_the_weight(line):
+    stepper = _stepper(line)
+    for name in TrainingStepper.STEPS:
+        stepper.buttons[name].click()
+    state = stepper.state()
+    assert round(state["weights"], 4) == 0.3406  # one SGD step from 0.3367 with grad -0.39
+    assert round(state["weights.grad"], 4) == -0.39
+    assert stepper.steps_done == list(TrainingStepper.STEPS)
+
+
+def test_stepper_step_without_backward_changes_nothing(line):
+    stepper = _stepper(line)
+    stepper.do("forward")
+    stepper.do("loss")
+    stepper.do("step")
+    assert round(stepper.state()["weights"], 4) == 0.3367
+    assert "nothing changes" in stepper.message
+
+
+def test_stepper_shows_gradients_piling_up_without_zero_grad(line):
+    stepper = _stepper(line, lr=0.0)  # lr 0 keeps the parameters still, isolating the gradients
+    for name in ("forward", "loss", "backward", "forward", "loss", "backward"):
+        stepper.do(name)
+    assert round(stepper.state()["weights.grad"], 4) == -0.78
+    stepper.do("backward")  # same loss again: its graph is gone
+    assert "already backpropagated" in stepper.message
+
+
+def test_stepper_loss_before_forward_is_explained(line):
+    stepper = _stepper(line)
+    stepper.do("loss")
+    assert "press forward first" in stepper.message and stepper.state()["loss"] is None
+    with pytest.raises(ValueError, match="use one of"):
+        stepper.do("jump")
+
+
+def test_live_plot_redraws_every_n_epochs_and_gives_a_static_figure(line):
+    X_train, y_train, X_test, y_test = line
+    torch.manual_seed(42)
+    model = LinearRegressionModel()
+    live = LiveLossPlot(every=5)
+    fit(model, (X_train, y_train), nn.L1Loss(), torch.optim.SGD(model.parameters(), lr=0.01), 20,
+        val_data=(X_test, y_test), on_epoch_end=live)
+    assert live.updates == 4  # epochs 0, 5, 10, 15
+    fig = live.final_figure()
+    assert len(fig.axes[0].get_lines()) == 2 and len(fig.axes[0].get_lines()[0].get_xdata()) == 20
+
+
+def test_live_plot_without_epochs_explains():
+    with pytest.raises(ValueError, match="on_epoch_end"):
+        LiveLossPlot().final_figure()

@@ -1,0 +1,187 @@
+"""Interactive widgets for class: a learning-rate explorer, a training-step stepper and a live loss plot.
+
+Each widget is an ipywidgets box whose logic lives in plain methods (``update``, ``do``,
+``__call__``), so tests can drive them without a browser: set ``.value`` or call ``.click()``
+and read the model, the history or the figure. Their text form (what a notebook stores as
+``text/plain``) is a short, deterministic summary.
+"""
+
+from __future__ import annotations
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import torch
+from IPython.display import clear_output, display
+from matplotlib.figure import Figure
+from torch import nn
+
+from workflow_utils.engine import History, fit
+from workflow_utils.models import LinearRegressionModel
+from workflow_utils.plotting import plot_loss_curves, plot_predictions
+
+OPTIMIZERS = {"SGD": torch.optim.SGD, "Adam": torch.optim.Adam}
+LOSSES = {"L1": nn.L1Loss, "MSE": nn.MSELoss}
+
+
+def _show(output: widgets.Output, fig: Figure) -> None:
+    """Replace what ``output`` shows with ``fig`` (and keep it from also showing below the cell)."""
+    with output:
+        clear_output(wait=True)
+        display(fig)
+    plt.close(fig)
+
+
+class LearningRateExplorer(widgets.VBox):
+    """Re-train the straight line whenever the learning rate or optimizer changes; redraw both plots."""
+
+    def __init__(
+        self,
+        X_train: torch.Tensor,
+        y_train: torch.Tensor,
+        X_test: torch.Tensor,
+        y_test: torch.Tensor,
+        epochs: int = 100,
+        lr: float = 0.01,
+        optimizer: str = "SGD",
+        loss: str = "L1",
+    ) -> None:
+        if optimizer not in OPTIMIZERS or loss not in LOSSES:
+            raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)} and loss one of {list(LOSSES)}.")
+        self.data = (X_train, y_train, X_test, y_test)
+        self.epochs, self.loss_name = epochs, loss
+        self.lr_slider = widgets.FloatLogSlider(
+            value=lr, base=10, min=-4, max=0, step=0.25, description="learning rate", readout_format=".4f"
+        )
+        self.optimizer_menu = widgets.Dropdown(options=list(OPTIMIZERS), value=optimizer, description="optimizer")
+        self.output = widgets.Output()
+        super().__init__([widgets.HBox([self.lr_slider, self.optimizer_menu]), self.output])
+        self.lr_slider.observe(lambda _change: self.update(), names="value")
+        self.optimizer_menu.observe(lambda _change: self.update(), names="value")
+        self.update()
+
+    def update(self) -> None:
+        """Train a fresh seed-42 line model with the current settings, then redraw."""
+        X_train, y_train, X_test, y_test = self.data
+        torch.manual_seed(42)
+        self.model = LinearRegressionModel()
+        optimizer = OPTIMIZERS[self.optimizer_menu.value](self.model.parameters(), lr=self.lr_slider.value)
+        self.history: History = fit(
+            self.model, (X_train, y_train), LOSSES[self.loss_name](), optimizer, self.epochs, val_data=(X_test, y_test)
+        )
+        self.figure, (ax_loss, ax_line) = plt.subplots(1, 2, figsize=(11, 3.8))
+        plot_loss_curves(self.history, ax=ax_loss, title=f"{self.loss_name} loss, lr={self.lr_slider.value:.4f}")
+        ax_loss.set_yscale("log")
+        with torch.inference_mode():
+            predictions = self.model(X_test)
+        title = f"w={self.model.weights.item():.3f}, b={self.model.bias.item():.3f} (truth 0.7, 0.3)"
+        plot_predictions(X_train, y_train, X_test, y_test, predictions, ax=ax_line, title=title)
+        _show(self.output, self.figure)
+
+    def __repr__(self) -> str:
+        return f"LearningRateExplorer(lr={self.lr_slider.value:.4f}, optimizer={self.optimizer_menu.value!r})"
+
+
+class TrainingStepper(widgets.VBox):
+    """One button per sub-step of a training step; shows parameters, gradients and loss after each.
+
+    Buttons may be pressed in any order, so the order rules can be broken and their effect seen.
+    """
+
+    STEPS = ("forward", "loss", "zero_grad", "backward", "step")
+
+    def __init__(
+        self, model: nn.Module, X: torch.Tensor, y: torch.Tensor, loss_fn: nn.Module, optimizer: torch.optim.Optimizer
+    ) -> None:
+        self.model, self.X, self.y, self.loss_fn, self.optimizer = model, X, y, loss_fn, optimizer
+        self.y_pred: torch.Tensor | None = None
+        self.loss: torch.Tensor | None = None
+        self.steps_done: list[str] = []
+        self.message = "press the buttons from left to right for one training step"
+        self.buttons = {name: widgets.Button(description=name) for name in self.STEPS}
+        for name, button in self.buttons.items():
+            button.on_click(lambda _button, name=name: self.do(name))
+        self.table = widgets.HTML()
+        super().__init__([widgets.HBox(list(self.buttons.values())), self.table])
+        self._render()
+
+    def do(self, action: str) -> None:
+        """Run one sub-step by name and refresh the table; misuse gives a message, not a crash."""
+        if action not in self.STEPS:
+            raise ValueError(f"unknown step {action!r}; use one of {self.STEPS}.")
+        self.message = f"did {action}"
+        if action == "forward":
+            self.y_pred, self.loss = self.model(self.X), None
+        elif action == "loss":
+            if self.y_pred is None:
+                self.message = "no predictions yet: press forward first"
+            else:
+                self.loss = self.loss_fn(self.y_pred, self.y)
+        elif action == "zero_grad":
+            self.optimizer.zero_grad()
+        elif action == "backward":
+            self._backward()
+        else:
+            if all(p.grad is None for p in self.model.parameters()):
+                self.message = "step with no gradients: nothing changes (press backward first)"
+            self.optimizer.step()
+            self.y_pred = self.loss = None  # the parameters moved: old predictions are stale
+        self.steps_done.append(action)
+        self._render()
+
+    def _backward(self) -> None:
+        if self.loss is None:
+            self.message = "no loss to backpropagate: press forward, then loss"
+            return
+        try:
+            self.loss.backward()
+        except RuntimeError:
+            self.message = "this loss was already backpropagated (its graph is freed): press forward and loss again"
+            return
+        self.message = "did backward: gradients were ADDED to .grad (zero_grad first, or they pile up)"
+
+    def state(self) -> dict[str, float | None]:
+        """Current parameter values, their gradients and the loss, as plain numbers."""
+        values: dict[str, float | None] = {}
+        for name, p in self.model.named_parameters():
+            values[name] = p.item() if p.numel() == 1 else p.norm().item()
+            values[f"{name}.grad"] = None if p.grad is None else (p.grad.item() if p.numel() == 1 else p.grad.norm().item())
+        values["loss"] = None if self.loss is None else self.loss.item()
+        return values
+
+    def _render(self) -> None:
+        cells = "".join(f"<tr><td>{k}</td><td>{'—' if v is None else f'{v:.4f}'}</td></tr>" for k, v in self.state().items())
+        self.table.value = f"<p><b>{self.message}</b></p><table>{cells}</table>"
+
+    def __repr__(self) -> str:
+        return f"TrainingStepper(steps={self.STEPS})"
+
+
+class LiveLossPlot(widgets.VBox):
+    """A ``fit(..., on_epoch_end=...)`` callback that redraws the loss curves every ``every`` epochs.
+
+    Display it before calling ``fit``. Without a notebook frontend nothing is drawn live; call
+    ``final_figure()`` afterwards for the static plot.
+    """
+
+    def __init__(self, every: int = 1, title: str = "Loss curves (live)") -> None:
+        if not isinstance(every, int) or every < 1:
+            raise ValueError(f"every must be a positive int, got {every!r}; try every=1.")
+        self.every, self.title, self.updates = every, title, 0
+        self.history: History | None = None
+        self.output = widgets.Output()
+        super().__init__([self.output])
+
+    def __call__(self, history: History) -> None:
+        self.history = history
+        if (len(history.epochs) - 1) % self.every == 0:
+            self.updates += 1
+            _show(self.output, plot_loss_curves(history, title=self.title))
+
+    def final_figure(self) -> Figure:
+        """The loss curves of the whole run, as a static figure."""
+        if self.history is None:
+            raise ValueError("no epochs seen yet; pass this object to fit as on_epoch_end first.")
+        return plot_loss_curves(self.history, title=self.title.replace(" (live)", ""))
+
+    def __repr__(self) -> str:
+        return f"LiveLossPlot(every={self.every})"
