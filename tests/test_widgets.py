@@ -91,3 +91,11 @@ def test_live_plot_redraws_every_n_epochs_and_gives_a_static_figure(line):
 def test_live_plot_without_epochs_explains():
     with pytest.raises(ValueError, match="on_epoch_end"):
         LiveLossPlot().final_figure()
+
+
+def test_redraws_land_in_the_image_widget_as_png(line):
+    explorer = LearningRateExplorer(*line, epochs=5)
+    first = explorer.image.value
+    assert first[:8] == b"\x89PNG\r\n\x1a\n"
+    explorer.optimizer_menu.value = "Adam"
+    assert explorer.image.value != first

@@ -8,10 +8,11 @@ and read the model, the history or the figure. Their text form (what a notebook 
 
 from __future__ import annotations
 
+import io
+
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import torch
-from IPython.display import clear_output, display
 from matplotlib.figure import Figure
 from torch import nn
 
@@ -23,12 +24,16 @@ OPTIMIZERS = {"SGD": torch.optim.SGD, "Adam": torch.optim.Adam}
 LOSSES = {"L1": nn.L1Loss, "MSE": nn.MSELoss}
 
 
-def _show(output: widgets.Output, fig: Figure) -> None:
-    """Replace what ``output`` shows with ``fig`` (and keep it from also showing below the cell)."""
-    with output:
-        clear_output(wait=True)
-        display(fig)
+def _show(image: widgets.Image, fig: Figure) -> None:
+    """Show ``fig`` in ``image`` as a PNG, and close it so it does not also appear below the cell.
+
+    Updating an Image widget's value is a widget message, not a cell output, so redraws never
+    pile up in the notebook (and never disturb nbval).
+    """
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
     plt.close(fig)
+    image.value = buffer.getvalue()
 
 
 class LearningRateExplorer(widgets.VBox):
@@ -53,8 +58,8 @@ class LearningRateExplorer(widgets.VBox):
             value=lr, base=10, min=-4, max=0, step=0.25, description="learning rate", readout_format=".4f"
         )
         self.optimizer_menu = widgets.Dropdown(options=list(OPTIMIZERS), value=optimizer, description="optimizer")
-        self.output = widgets.Output()
-        super().__init__([widgets.HBox([self.lr_slider, self.optimizer_menu]), self.output])
+        self.image = widgets.Image(format="png")
+        super().__init__([widgets.HBox([self.lr_slider, self.optimizer_menu]), self.image])
         self.lr_slider.observe(lambda _change: self.update(), names="value")
         self.optimizer_menu.observe(lambda _change: self.update(), names="value")
         self.update()
@@ -75,7 +80,7 @@ class LearningRateExplorer(widgets.VBox):
             predictions = self.model(X_test)
         title = f"w={self.model.weights.item():.3f}, b={self.model.bias.item():.3f} (truth 0.7, 0.3)"
         plot_predictions(X_train, y_train, X_test, y_test, predictions, ax=ax_line, title=title)
-        _show(self.output, self.figure)
+        _show(self.image, self.figure)
 
     def __repr__(self) -> str:
         return f"LearningRateExplorer(lr={self.lr_slider.value:.4f}, optimizer={self.optimizer_menu.value!r})"
@@ -168,14 +173,14 @@ class LiveLossPlot(widgets.VBox):
             raise ValueError(f"every must be a positive int, got {every!r}; try every=1.")
         self.every, self.title, self.updates = every, title, 0
         self.history: History | None = None
-        self.output = widgets.Output()
-        super().__init__([self.output])
+        self.image = widgets.Image(format="png")
+        super().__init__([self.image])
 
     def __call__(self, history: History) -> None:
         self.history = history
         if (len(history.epochs) - 1) % self.every == 0:
             self.updates += 1
-            _show(self.output, plot_loss_curves(history, title=self.title))
+            _show(self.image, plot_loss_curves(history, title=self.title))
 
     def final_figure(self) -> Figure:
         """The loss curves of the whole run, as a static figure."""
