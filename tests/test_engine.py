@@ -174,3 +174,49 @@ def test_fit_resumes_exactly_with_shuffled_batches_loader(tmp_path):
     save_checkpoint(tmp_path / "c.pth", half, half_opt, epoch=1)
     resumed, _ = run(2, start=2, state=tmp_path / "c.pth")
     assert all(torch.equal(a, b) for a, b in zip(full.state_dict().values(), resumed.state_dict().values()))
+
+
+def test_interrupted_fit_keeps_the_weights_of_the_last_completed_step():
+    """Interrupt during batch 2 of epoch 2; the model must equal a run of exactly the 10 steps before it."""
+    torch.manual_seed(0)
+    X, y = torch.randn(16, 3), torch.randn(16, 1)
+    batches = [(X[i : i + 4], y[i : i + 4]) for i in range(0, 16, 4)]  # 4 steps per epoch, fixed order
+
+    def fresh():
+        torch.manual_seed(1)
+        model = nn.Linear(3, 1)
+        return model, torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+    class StopAt(nn.MSELoss):
+        def __init__(self, call):
+            super().__init__()
+            self.calls, self.stop_at = 0, call
+
+        def forward(self, y_pred, target):
+            self.calls += 1
+            if self.calls == self.stop_at:
+                raise KeyboardInterrupt  # as if Ctrl+C landed in the forward pass of this batch
+            return super().forward(y_pred, target)
+
+    model, opt = fresh()
+    history = fit(model, batches, StopAt(4 * 2 + 3), opt, 5)  # the 11th loss call: batch 2 of epoch 2
+    assert history.epochs == [0, 1] and "interrupted during epoch 2" in history.stop_reason
+
+    reference, ref_opt = fresh()
+    loss_fn = nn.MSELoss()
+    for X_b, y_b in (batches * 3)[:10]:  # the 10 steps that completed
+        ref_opt.zero_grad()
+        loss_fn(reference(X_b), y_b).backward()
+        ref_opt.step()
+    assert torch.equal(model.weight, reference.weight) and torch.equal(model.bias, reference.bias)
+    momentum = [opt.state[p]["momentum_buffer"] for p in model.parameters()]
+    ref_momentum = [ref_opt.state[p]["momentum_buffer"] for p in reference.parameters()]
+    assert all(torch.equal(a, b) for a, b in zip(momentum, ref_momentum))
+
+    one_more, _ = fresh()  # and it is not simply "some" weights: 11 steps would differ
+    one_more_opt = torch.optim.SGD(one_more.parameters(), lr=0.1, momentum=0.9)
+    for X_b, y_b in (batches * 3)[:11]:
+        one_more_opt.zero_grad()
+        loss_fn(one_more(X_b), y_b).backward()
+        one_more_opt.step()
+    assert not torch.equal(model.weight, one_more.weight)

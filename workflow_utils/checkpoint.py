@@ -18,13 +18,22 @@ import torch
 from torch import nn
 from torch.optim.lr_scheduler import LRScheduler
 
+from workflow_utils import _validate as check
+
 
 def atomic_save(obj: Any, path: str | Path) -> Path:
     """``torch.save`` ``obj`` to ``path`` via a temp file and a rename; return the path."""
-    path = Path(path)
+    path = check.path("path", path)
     if path.exists() and path.is_dir():
         raise IsADirectoryError(f"{path} is a folder; pass a file path such as {path / 'model.pth'}.")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise NotADirectoryError(f"{parent} is a file, not a folder, so {path} cannot be written; choose a path inside a folder.")
+            break
     path.parent.mkdir(parents=True, exist_ok=True)
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise PermissionError(f"cannot write into {path.parent} (no write permission); choose a folder you own, e.g. models/.")
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -40,7 +49,9 @@ def atomic_save(obj: Any, path: str | Path) -> Path:
 
 def safe_load(path: str | Path, map_location: str | torch.device | None = "cpu") -> Any:
     """``torch.load`` with ``weights_only=True`` and one clear error for a missing or broken file."""
-    path = Path(path)
+    path = check.path("path", path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder, not a checkpoint file; pass the file inside it, e.g. {path / 'model.pth'}.")
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}; save one first or check the path.")
     try:
@@ -51,16 +62,22 @@ def safe_load(path: str | Path, map_location: str | torch.device | None = "cpu")
             "(it could run code). Save model.state_dict() instead of the whole model."
         ) from exc
     except (RuntimeError, EOFError) as exc:
+        if "on a CUDA device" in str(exc) or "on an MPS device" in str(exc):
+            raise RuntimeError(
+                f"{path} was saved from a model on a GPU this machine does not have; load it with map_location='cpu'."
+            ) from exc
         raise RuntimeError(f"{path} is not a readable PyTorch file (truncated or corrupt?); save it again.") from exc
 
 
 def save_model(model: nn.Module, path: str | Path) -> Path:
     """Save ``model.state_dict()`` (the learned tensors, not the class) to ``path``."""
+    check.module("model", model)
     return atomic_save(model.state_dict(), path)
 
 
 def load_model(model: nn.Module, path: str | Path, map_location: str | torch.device | None = "cpu") -> nn.Module:
     """Load a saved state_dict into ``model`` (a fresh instance of the same class); return it."""
+    check.module("model", model)
     state = safe_load(path, map_location)
     if isinstance(state, dict) and "model_state" in state:
         state = state["model_state"]
@@ -78,6 +95,11 @@ def save_checkpoint(
     **extra: Any,
 ) -> Path:
     """Save model, optimizer (and scheduler) state, the epoch just finished and ``extra`` plain values."""
+    check.module("model", model)
+    if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer or None, got {type(optimizer).__name__}; pass the optimizer object.")
+    if isinstance(epoch, bool) or not isinstance(epoch, int):
+        raise TypeError(f"epoch must be an int (the epoch just finished), got {epoch!r}; pass epoch=history.epochs[-1].")
     checkpoint = {"model_state": model.state_dict(), "epoch": epoch, **extra}
     if optimizer is not None:
         checkpoint["optimizer_state"] = optimizer.state_dict()
@@ -94,6 +116,9 @@ def load_checkpoint(
     scheduler: LRScheduler | None = None,
 ) -> dict[str, Any]:
     """Restore ``model`` (and ``optimizer``, ``scheduler``) from ``path``; return the other entries."""
+    check.module("model", model)
+    if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer or None, got {type(optimizer).__name__}; pass the optimizer object.")
     checkpoint = safe_load(path, map_location)
     if not isinstance(checkpoint, dict) or "model_state" not in checkpoint:
         raise ValueError(f"{path} is not a checkpoint from save_checkpoint; for a bare state_dict use load_model.")
@@ -111,6 +136,8 @@ def load_checkpoint(
 
 
 def _load_state_dict(model: nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> None:
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} does not hold a state_dict of tensors; save it with save_model(model, path).")
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))

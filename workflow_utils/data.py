@@ -15,15 +15,20 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from workflow_utils import _validate as check
+
 
 def make_line_data(
     weight: float = 0.7, bias: float = 0.3, start: float = 0.0, end: float = 1.0, step: float = 0.02
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Points on the line ``y = weight * x + bias`` as column tensors of shape (N, 1)."""
+    for name, value in (("weight", weight), ("bias", bias), ("start", start), ("end", end), ("step", step)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"{name} must be a finite number, got {value!r}; pass a plain float such as {name}=0.5.")
     if not step > 0:
         raise ValueError(f"step must be positive, got {step}; try step=0.02.")
     if not end > start:
-        raise ValueError(f"end ({end}) must be greater than start ({start}).")
+        raise ValueError(f"end ({end}) must be greater than start ({start}); swap them or pick a larger end.")
     X = torch.arange(start, end, step).unsqueeze(dim=1)
     y = weight * X + bias
     return X, y
@@ -37,13 +42,19 @@ def split_data(
     Returns ``X_train, y_train, X_test, y_test``. No shuffling, so the test points
     are the right-hand end of the line, as in the notebooks' plots.
     """
+    check.tensor("X", X)
+    check.tensor("y", y)
+    if X.ndim == 0 or y.ndim == 0:
+        raise ValueError("X and y must have one row per sample, got a 0-d tensor; reshape it with X.reshape(-1, 1).")
     if len(X) != len(y):
         raise ValueError(f"X has {len(X)} rows but y has {len(y)}; they must pair up one to one.")
-    if not 0 < train_fraction < 1:
+    if isinstance(train_fraction, bool) or not isinstance(train_fraction, (int, float)) or not 0 < train_fraction < 1:
         raise ValueError(f"train_fraction must be between 0 and 1 (exclusive), got {train_fraction}; try 0.8.")
     n_train = int(train_fraction * len(X))
     if n_train == 0 or n_train == len(X):
-        raise ValueError(f"train_fraction={train_fraction} leaves one split empty for {len(X)} rows.")
+        raise ValueError(
+            f"train_fraction={train_fraction} leaves one split empty for {len(X)} rows; use more rows or a fraction nearer 0.5."
+        )
     return X[:n_train], y[:n_train], X[n_train:], y[n_train:]
 
 
@@ -56,6 +67,7 @@ _MANIFEST = "manifest.json"
 
 def digits_split_indices(seed: int = 42) -> dict[str, np.ndarray]:
     """Stratified 70/15/15 split of scikit-learn's 1797 digits: index arrays per split."""
+    check.non_negative_int("seed", seed, 42)
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -76,7 +88,9 @@ def write_digits_image_folder(root: str | Path = "data/digits", seed: int = 42) 
     from PIL import Image
     from sklearn.datasets import load_digits
 
-    root = Path(root)
+    root = check.path("root", root)
+    check.non_negative_int("seed", seed, 42)
+    _check_parent_is_folder(root)
     expected = {"seed": seed, "counts": {s: len(i) for s, i in digits_split_indices(seed).items()}}
     if _manifest_matches(root, expected):
         return root
@@ -96,6 +110,14 @@ def write_digits_image_folder(root: str | Path = "data/digits", seed: int = 42) 
         if tmp.exists():
             shutil.rmtree(tmp)
     return root
+
+
+def _check_parent_is_folder(path: Path) -> None:
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise NotADirectoryError(f"{parent} is a file, not a folder, so {path} cannot be created there; choose another path.")
+            return
 
 
 def _manifest_matches(root: Path, expected: dict) -> bool:
@@ -119,7 +141,9 @@ def read_image_folder(root: str | Path, split: str) -> tuple[torch.Tensor, torch
     """Read every PNG of ``root/split`` into ``images`` (N, 1, H, W) float in [0, 1] and ``labels`` (N,)."""
     from PIL import Image
 
-    folder = Path(root) / split
+    if not isinstance(split, str) or not split:
+        raise ValueError(f"split must be a folder name such as 'train', got {split!r}; try split='train'.")
+    folder = check.path("root", root) / split
     if not folder.is_dir():
         raise FileNotFoundError(f"no folder {folder}; create the data with write_digits_image_folder({str(root)!r}).")
     files = sorted(folder.glob("*/*.png"))
@@ -139,12 +163,20 @@ class TensorImageDataset(Dataset):
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, transform: Callable | None = None) -> None:
+        check.tensor("images", images)
+        check.tensor("labels", labels)
         if images.ndim != 4:
             raise ValueError(f"images must have shape (N, C, H, W), got {tuple(images.shape)}; add a channel with unsqueeze(1).")
         if len(images) != len(labels):
             raise ValueError(f"{len(images)} images but {len(labels)} labels; they must pair up one to one.")
         if len(images) == 0:
             raise ValueError("the dataset is empty; check the folder or split you loaded.")
+        if labels.ndim != 1:
+            raise ValueError(f"labels must have shape (N,), one class index per image, got {tuple(labels.shape)}; flatten them with labels.reshape(-1).")
+        if labels.is_floating_point() or labels.dtype == torch.bool:
+            raise ValueError(f"labels must be integer class indices, got {labels.dtype}; convert them with labels.long().")
+        if transform is not None and not callable(transform):
+            raise TypeError(f"transform must be callable (it gets a batch (B, C, H, W)), got {type(transform).__name__}; pass a function or None.")
         self.images, self.labels, self.transform = images, labels, transform
 
     def __len__(self) -> int:
@@ -168,8 +200,10 @@ class ShuffledBatches(Sampler):
     """
 
     def __init__(self, n: int, batch_size: int, shuffle: bool, seed: int = 42) -> None:
-        if not isinstance(batch_size, int) or batch_size < 1:
+        check.non_negative_int("n", n, 100)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}; try 64.")
+        check.non_negative_int("seed", seed, 42)
         self.n, self.batch_size, self.shuffle, self.seed, self.epoch = n, batch_size, shuffle, seed, 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -196,6 +230,10 @@ def make_loader(
 
     Shuffle the training loader only. ``pin_memory`` helps only when copying to a CUDA GPU.
     """
+    if not isinstance(dataset, Dataset) or not hasattr(dataset, "__len__"):
+        raise TypeError(
+            f"dataset must be a Dataset with a length, such as TensorImageDataset(images, labels), got {type(dataset).__name__}; wrap your tensors in one."
+        )
     if len(dataset) == 0:
         raise ValueError("the dataset is empty; check the folder or split you loaded.")
     sampler = ShuffledBatches(len(dataset), batch_size, shuffle, seed)
@@ -205,6 +243,11 @@ def make_loader(
 
 def normalization_stats(images: torch.Tensor) -> tuple[float, float]:
     """Mean and standard deviation of all pixels: compute them on the training split only."""
+    check.tensor("images", images)
+    if images.numel() < 2 or not images.is_floating_point():
+        raise ValueError(
+            f"need at least two float pixels to compute statistics, got {images.numel()} of {images.dtype}; pass the float training images."
+        )
     return images.mean().item(), images.std().item()
 
 

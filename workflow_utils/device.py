@@ -14,7 +14,9 @@ def get_device(prefer: str | None = None) -> torch.device:
     ``prefer`` forces one ("cpu", "cuda" or "mps") and raises if it is not available.
     """
     if prefer is not None:
-        if prefer not in ("cpu", "cuda", "mps"):
+        if isinstance(prefer, torch.device):
+            raise TypeError(f"prefer takes a device type name, got the device {prefer}; pass prefer={prefer.type!r}.")
+        if not isinstance(prefer, str) or prefer not in ("cpu", "cuda", "mps"):
             raise ValueError(f"prefer={prefer!r} is not a device type; use 'cpu', 'cuda', 'mps' or None.")
         if not _available(prefer):
             raise RuntimeError(f"{prefer!r} is not available on this machine; call get_device() to pick one that is.")
@@ -36,7 +38,9 @@ def _available(kind: str) -> bool:
 def set_seed(seed: int = 42) -> None:
     """Seed Python, NumPy and PyTorch (every device) and prefer exact float32 kernels on GPUs."""
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}.")
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}; try set_seed(42).")
+    if seed >= 2**64:
+        raise ValueError(f"seed must be below 2**64 (PyTorch's seed range), got {seed}; try set_seed(42).")
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)  # also seeds every CUDA and MPS device

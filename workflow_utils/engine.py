@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from torch.optim.lr_scheduler import LRScheduler
 
+from workflow_utils import _validate as check
 from workflow_utils.device import set_seed
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -39,19 +40,48 @@ class History:
 
 def correct_count(y_logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """How many rows of ``y_logits`` have their largest score at the true class ``y``."""
+    if y_logits.ndim != 2 or y.shape != y_logits.shape[:1]:
+        raise ValueError(
+            f"correct_count takes logits (N, classes) and labels (N,), got {tuple(y_logits.shape)} and {tuple(y.shape)}; "
+            "pass the model's raw output and the class labels."
+        )
     return (y_logits.argmax(dim=1) == y).sum()
 
 
-def _as_batches(data: tuple[torch.Tensor, torch.Tensor] | Iterable[Batch]) -> Iterable[Batch]:
+def _as_batches(data: tuple[torch.Tensor, torch.Tensor] | Iterable[Batch], name: str = "data") -> Iterable[Batch]:
     if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
+        if len(data[0]) != len(data[1]):
+            raise ValueError(
+                f"{name} has {len(data[0])} inputs but {len(data[1])} targets; they must pair up one to one."
+            )
         return [(data[0], data[1])]
+    if isinstance(data, (torch.Tensor, str, bytes, dict)) or not isinstance(data, Iterable):
+        raise TypeError(
+            f"{name} must be a pair (X, y) of tensors or an iterable of (X, y) batches such as a DataLoader, "
+            f"got {type(data).__name__}; pass (X_train, y_train) or a DataLoader."
+        )
     return data
 
 
 def _model_device(model: nn.Module) -> torch.device:
-    for p in model.parameters():
-        return p.device
-    return torch.device("cpu")
+    return check.model_device(model)
+
+
+def _label_problem(loss_fn: Callable, y_pred: torch.Tensor, y: torch.Tensor) -> str | None:
+    """Why ``y`` cannot be class labels for ``y_pred`` under a classification loss, or None."""
+    if not isinstance(loss_fn, (nn.CrossEntropyLoss, nn.NLLLoss)) or y_pred.ndim < 2 or y.ndim != y_pred.ndim - 1:
+        return None  # not class-index targets (probabilities, regression): nothing to check
+    name = type(loss_fn).__name__
+    if y.is_floating_point() or y.dtype == torch.bool:
+        return f"{name} needs integer class labels (torch.long), got {y.dtype}; convert them with y.long()."
+    num_classes = y_pred.shape[1]
+    valid = y[y != loss_fn.ignore_index]
+    if valid.numel() and (int(valid.min()) < 0 or int(valid.max()) >= num_classes):
+        return (
+            f"labels must lie in 0..{num_classes - 1} for a model with {num_classes} outputs, got labels from "
+            f"{int(valid.min())} to {int(valid.max())}; give the model's last layer one output per class."
+        )
+    return None
 
 
 def _run_epoch(
@@ -61,16 +91,29 @@ def _run_epoch(
     optimizer: torch.optim.Optimizer | None,
     metric_fn: MetricFn | None,
     scheduler: LRScheduler | None = None,
+    check_labels: bool = False,
+    name: str = "data",
 ) -> dict[str, float]:
     device = _model_device(model)
     # Sums stay on the device: calling .item() per batch would stall a GPU every step.
     loss_sum = torch.zeros((), device=device)
     metric_sum = torch.zeros((), device=device)
     n_samples = 0
-    for X, y in _as_batches(data):
+    for X, y in _as_batches(data, name):
         X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
         y_pred = model(X)  # 1. forward pass
-        loss = loss_fn(y_pred, y)  # 2. how wrong were we?
+        if check_labels:  # first batch only: one cheap look before a GPU could hit a device-side assert
+            check_labels = False
+            problem = _label_problem(loss_fn, y_pred, y)
+            if problem:
+                raise ValueError(problem)
+        try:
+            loss = loss_fn(y_pred, y)  # 2. how wrong were we?
+        except (IndexError, RuntimeError) as exc:  # the loss's own message is cryptic: say what is wrong
+            problem = _label_problem(loss_fn, y_pred, y)
+            if problem:
+                raise ValueError(problem) from exc
+            raise
         if optimizer is not None:
             optimizer.zero_grad()  # 3. forget the previous batch's gradients
             loss.backward()  # 4. gradients of the loss for every parameter
@@ -101,8 +144,30 @@ def train_step(
 
     ``scheduler``, if given, steps after every optimizer step (once per batch).
     """
+    _check_training_args(model, loss_fn, optimizer)
     model.train()
-    return _run_epoch(model, data, loss_fn, optimizer, metric_fn, scheduler)
+    return _run_epoch(model, data, loss_fn, optimizer, metric_fn, scheduler, check_labels=True)
+
+
+def _check_training_args(model: nn.Module, loss_fn: Callable, optimizer: torch.optim.Optimizer | None) -> None:
+    check.module("model", model)
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be callable like nn.MSELoss(), got {type(loss_fn).__name__}; pass an instance, e.g. nn.MSELoss().")
+    if isinstance(loss_fn, type):
+        raise TypeError(f"loss_fn is the class {loss_fn.__name__}, not an instance; pass {loss_fn.__name__}() with parentheses.")
+    if optimizer is None:
+        return
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(
+            f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}; "
+            "build one with torch.optim.SGD(model.parameters(), lr=0.01)."
+        )
+    own = {id(p) for p in model.parameters()}
+    if not any(id(p) in own for group in optimizer.param_groups for p in group["params"]):
+        raise ValueError(
+            "the optimizer holds none of the model's parameters, so training would change nothing; "
+            "build it from this model: torch.optim.SGD(model.parameters(), lr=0.01)."
+        )
 
 
 def evaluate(
@@ -112,9 +177,16 @@ def evaluate(
     metric_fn: MetricFn | None = None,
 ) -> dict[str, float]:
     """Mean ``loss`` (and ``metric``) over ``data`` in eval mode, without tracking gradients."""
+    _check_training_args(model, loss_fn, None)
     model.eval()
     with torch.inference_mode():
-        return _run_epoch(model, data, loss_fn, None, metric_fn)
+        return _run_epoch(model, data, loss_fn, None, metric_fn, check_labels=True)
+
+
+def _evaluate(model, data, loss_fn, metric_fn, check_labels: bool) -> dict[str, float]:
+    model.eval()
+    with torch.inference_mode():
+        return _run_epoch(model, data, loss_fn, None, metric_fn, check_labels=check_labels, name="val_data")
 
 
 test_step = evaluate  # the name the straight-line notebooks use for the same job
@@ -150,8 +222,23 @@ def fit(
     ``KeyboardInterrupt`` and a non-finite loss end training early with the history so far;
     ``History.stop_reason`` says why.
     """
-    if not isinstance(epochs, int) or epochs < 1:
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive int, got {epochs!r}; try epochs=10.")
+    _check_training_args(model, loss_fn, optimizer)
+    _as_batches(train_data, "train_data")
+    if val_data is not None:
+        _as_batches(val_data, "val_data")
+    _model_device(model)
+    check.non_negative_int("start_epoch", start_epoch, 0)
+    if seed is not None:
+        check.non_negative_int("seed", seed, 42)
+    if print_every is not None:
+        check.positive_int("print_every", print_every, 1)
+    check.non_negative_int("decimals", decimals, 4)
+    if scheduler is not None and not hasattr(scheduler, "step"):
+        raise TypeError(f"scheduler must be a learning-rate scheduler with .step(), got {type(scheduler).__name__}; pass scheduler=None to train without one.")
+    if metric_fn is not None and not callable(metric_fn):
+        raise TypeError(f"metric_fn must be callable like correct_count, got {type(metric_fn).__name__}; pass metric_fn=correct_count.")
     if checkpoint_path is not None and val_data is None:
         raise ValueError("checkpoint_path keeps the best epoch by validation loss, so it needs val_data too.")
     history = History(metric_name=metric_name if metric_fn is not None else None)
@@ -167,7 +254,11 @@ def fit(
             sampler = getattr(train_data, "sampler", None)
             if hasattr(sampler, "set_epoch"):
                 sampler.set_epoch(epoch)  # the shuffle order of this epoch, also when resuming
-            train = train_step(model, train_data, loss_fn, optimizer, metric_fn, scheduler)
+            model.train()
+            train = _run_epoch(
+                model, train_data, loss_fn, optimizer, metric_fn, scheduler,
+                check_labels=epoch == start_epoch, name="train_data",
+            )
             if not math.isfinite(train["loss"]):
                 history.stop_reason = (
                     f"stopped at epoch {epoch}: the training loss became {train['loss']}. "
@@ -175,7 +266,7 @@ def fit(
                 )
                 print(history.stop_reason)
                 break
-            val = evaluate(model, val_data, loss_fn, metric_fn) if val_data is not None else None
+            val = _evaluate(model, val_data, loss_fn, metric_fn, epoch == start_epoch) if val_data is not None else None
         except KeyboardInterrupt:
             history.stop_reason = (
                 f"interrupted during epoch {epoch}; the history holds the epochs before it and the model "
@@ -231,9 +322,10 @@ def digits_recipe(
     Cross-entropy with label smoothing 0.1, AdamW (weight decay 1e-4) and a one-cycle learning
     rate peaking at ``lr``; pass the scheduler to ``fit``, which steps it once per batch.
     """
-    if not lr > 0:
-        raise ValueError(f"lr must be positive, got {lr}; try 2e-3.")
-    if not isinstance(steps_per_epoch, int) or steps_per_epoch < 1:
+    check.module("model", model)
+    check.positive_number("lr", lr, 2e-3)
+    check.positive_int("epochs", epochs, 10)
+    if isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, int) or steps_per_epoch < 1:
         raise ValueError(f"steps_per_epoch must be a positive int (use len(train_loader)), got {steps_per_epoch!r}.")
     loss_fn = nn.CrossEntropyLoss(label_smoothing=0.1)  # don't push the logits to infinity
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)

@@ -7,9 +7,13 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
+from workflow_utils import _validate as check
+
 
 def accuracy(y_pred: torch.Tensor, y_true: torch.Tensor) -> float:
     """Fraction (0 to 1) of predicted class labels equal to the true labels."""
+    check.tensor("y_pred", y_pred)
+    check.tensor("y_true", y_true)
     if y_pred.shape != y_true.shape:
         raise ValueError(
             f"y_pred has shape {tuple(y_pred.shape)} but y_true has {tuple(y_true.shape)}; "
@@ -17,6 +21,7 @@ def accuracy(y_pred: torch.Tensor, y_true: torch.Tensor) -> float:
         )
     if len(y_true) == 0:
         raise ValueError("no labels to score; pass at least one prediction.")
+    check.same_device("y_pred", y_pred, "y_true", y_true)
     return (y_pred == y_true).sum().item() / len(y_true)
 
 
@@ -26,7 +31,13 @@ def predict(model: nn.Module, data: torch.Tensor | Iterable) -> tuple[torch.Tens
     Runs in eval mode under ``torch.inference_mode()``; for a tensor of inputs the returned
     labels are empty.
     """
-    device = next(model.parameters()).device
+    check.module("model", model)
+    device = check.model_device(model, default=None)
+    if not isinstance(data, (torch.Tensor, Iterable)) or isinstance(data, (str, bytes, dict)):
+        raise TypeError(
+            f"data must be a tensor of inputs or an iterable of (X, y) batches such as a DataLoader, "
+            f"got {type(data).__name__}; pass digits.test or a tensor of images."
+        )
     model.eval()
     logits, labels = [], []
     with torch.inference_mode():
@@ -42,6 +53,20 @@ def predict(model: nn.Module, data: torch.Tensor | Iterable) -> tuple[torch.Tens
 
 def confusion_matrix(y_pred: torch.Tensor, y_true: torch.Tensor, num_classes: int) -> torch.Tensor:
     """Counts with rows = true class, columns = predicted class."""
+    check.positive_int("num_classes", num_classes, 10)
+    check.tensor("y_pred", y_pred)
+    check.tensor("y_true", y_true)
+    if y_pred.shape != y_true.shape or y_true.ndim != 1:
+        raise ValueError(
+            f"y_pred and y_true must be 1-D label tensors of one shape, got {tuple(y_pred.shape)} and "
+            f"{tuple(y_true.shape)}; use logits.argmax(dim=1) for predictions."
+        )
+    for name, t in (("y_pred", y_pred), ("y_true", y_true)):
+        if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
+            raise ValueError(f"{name} must hold integer class labels, got {t.dtype}; use logits.argmax(dim=1) or {name}.long().")
+    check.same_device("y_pred", y_pred, "y_true", y_true)
+    if len(y_true) and int(y_pred.min()) < 0:
+        raise ValueError(f"labels must lie in 0..{num_classes - 1}; check num_classes.")
     if len(y_true) and (int(y_true.max()) >= num_classes or int(y_pred.max()) >= num_classes or int(y_true.min()) < 0):
         raise ValueError(f"labels must lie in 0..{num_classes - 1}; check num_classes.")
     flat = y_true.long() * num_classes + y_pred.long()

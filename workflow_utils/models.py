@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from workflow_utils import _validate as check
+
 
 class LinearRegressionModel(nn.Module):
     """y = weights * x + bias, with both parameters written out as ``nn.Parameter``."""
@@ -32,6 +34,7 @@ class LinearRegressionModelV2(nn.Module):
 
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
     """Number of (trainable) scalar parameters in ``model``."""
+    check.module("model", model)
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
@@ -40,6 +43,9 @@ class DigitsMLP(nn.Module):
 
     def __init__(self, hidden: int = 128, num_classes: int = 10, image_size: int = 8) -> None:
         super().__init__()
+        check.positive_int("hidden", hidden, 128)
+        check.positive_int("num_classes", num_classes, 10)
+        check.positive_int("image_size", image_size, 8)
         self.layers = nn.Sequential(
             nn.Flatten(),  # (B, 1, 8, 8) -> (B, 64): linear layers take flat vectors
             nn.Linear(image_size * image_size, hidden),
@@ -48,7 +54,24 @@ class DigitsMLP(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pixels = self.layers[1].in_features
+        size = round(pixels**0.5)
+        if x.ndim < 2 or x.shape[1:].numel() != pixels:
+            raise ValueError(
+                f"DigitsMLP expects a batch of {size}x{size} images, shape (B, 1, {size}, {size}), got {tuple(x.shape)}; "
+                "add a batch dimension with x.unsqueeze(0), or pass greyscale images of that size."
+            )
+        _check_float_input(type(self).__name__, x, self.layers[1].weight)
         return self.layers(x)
+
+
+def _check_float_input(name: str, x: torch.Tensor, weight: torch.Tensor) -> None:
+    if not x.is_floating_point():
+        raise ValueError(
+            f"{name} expects float images, got {x.dtype}; convert them with x.float() (and divide 0..255 pixels by 255)."
+        )
+    if x.dtype != weight.dtype and not torch.is_autocast_enabled(x.device.type):
+        raise ValueError(f"{name} has {weight.dtype} weights but got {x.dtype} input; convert it with x.to({weight.dtype}).")
 
 
 def _conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
@@ -66,6 +89,12 @@ class DigitsCNN(nn.Module):
 
     def __init__(self, channels: tuple[int, int] = (32, 64), dropout: float = 0.0, num_classes: int = 10) -> None:
         super().__init__()
+        if not (isinstance(channels, (tuple, list)) and len(channels) == 2
+                and all(isinstance(c, int) and not isinstance(c, bool) and c > 0 for c in channels)):
+            raise ValueError(f"channels must be two positive ints, got {channels!r}; try channels=(32, 64).")
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be a probability in [0, 1), got {dropout!r}; try dropout=0.0.")
+        check.positive_int("num_classes", num_classes, 10)
         c1, c2 = channels
         self.features = nn.Sequential(_conv_block(1, c1), _conv_block(c1, c2))
         self.classifier = nn.Sequential(
@@ -80,11 +109,16 @@ class DigitsCNN(nn.Module):
                 f"DigitsCNN expects a batch of shape (B, 1, 8, 8), got {tuple(x.shape)}; "
                 "add the channel with x.unsqueeze(1) or a batch dimension with x.unsqueeze(0)."
             )
+        _check_float_input(type(self).__name__, x, self.classifier[-1].weight)
         return self.classifier(self.features(x))
 
 
 def layer_table(model: nn.Module, input_shape: tuple[int, ...]) -> str:
     """A text table of each leaf layer's output shape and parameter count for one dummy batch."""
+    check.module("model", model)
+    if not (isinstance(input_shape, (tuple, list, torch.Size)) and len(input_shape) > 0
+            and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in input_shape)):
+        raise ValueError(f"input_shape must be a tuple of positive ints including the batch size, got {input_shape!r}; try (1, 1, 8, 8).")
     rows: list[tuple[str, str, str, int]] = []
     hooks = [
         module.register_forward_hook(
@@ -95,7 +129,7 @@ def layer_table(model: nn.Module, input_shape: tuple[int, ...]) -> str:
         for name, module in model.named_modules()
         if not list(module.children())  # leaf layers only
     ]
-    device = next(model.parameters()).device
+    device = check.model_device(model)
     was_training = model.training
     try:
         model.eval()

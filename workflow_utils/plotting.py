@@ -28,6 +28,9 @@ def plot_predictions(
     title: str | None = None,
 ) -> Figure:
     """Scatter training data, test data and (optionally) predictions for the test inputs."""
+    for name, (a, b) in (("train", (X_train, y_train)), ("test", (X_test, y_test))):
+        if len(a) != len(b):
+            raise ValueError(f"X_{name} has {len(a)} points but y_{name} has {len(b)}; pass matching inputs and targets.")
     if predictions is not None and len(predictions) != len(X_test):
         raise ValueError(
             f"got {len(predictions)} predictions for {len(X_test)} test points; predict on X_test."
@@ -47,6 +50,7 @@ def plot_predictions(
 
 def plot_loss_curves(history: History, ax: Axes | None = None, title: str = "Loss curves") -> Figure:
     """Training (and validation) loss per epoch from a ``History``."""
+    _check_history(history)
     if not history.epochs:
         raise ValueError("the history is empty; train for at least one epoch before plotting it.")
     fig, ax = _figure(ax, figsize=(6, 4))
@@ -58,6 +62,13 @@ def plot_loss_curves(history: History, ax: Axes | None = None, title: str = "Los
     ax.set_title(title)
     ax.legend()
     return fig
+
+
+def _check_history(history) -> None:
+    from workflow_utils.engine import History
+
+    if not isinstance(history, History):
+        raise TypeError(f"expected the History that fit returns, got {type(history).__name__}; pass history = fit(...).")
 
 
 def _figure(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
@@ -76,10 +87,18 @@ def plot_image_grid(
 ) -> Figure:
     """A grid of greyscale images (N, 1, H, W) titled with their labels (and predictions)."""
     if images.ndim != 4 or images.shape[1] != 1:
-        raise ValueError(f"expected greyscale images of shape (N, 1, H, W), got {tuple(images.shape)}.")
+        raise ValueError(
+            f"expected greyscale images of shape (N, 1, H, W), got {tuple(images.shape)}; add the channel with images.unsqueeze(1)."
+        )
     n = len(images)
     if n == 0:
-        raise ValueError("no images to show.")
+        raise ValueError("no images to show; pass at least one image.")
+    if len(labels) != n:
+        raise ValueError(f"got {len(labels)} labels for {n} images; pass one label per image.")
+    if predictions is not None and len(predictions) != n:
+        raise ValueError(f"got {len(predictions)} predictions for {n} images; pass one prediction per image.")
+    if isinstance(ncols, bool) or not isinstance(ncols, int) or ncols < 1:
+        raise ValueError(f"ncols must be a positive int, got {ncols!r}; try ncols=8.")
     nrows = -(-n // ncols)
 
     def name(k: int) -> str:
@@ -101,6 +120,11 @@ def plot_image_grid(
 
 def plot_confusion_matrix(matrix: torch.Tensor, class_names: tuple[str, ...] | None = None) -> Figure:
     """Heat map of a confusion matrix (rows: true class, columns: predicted), counts written in."""
+    if not isinstance(matrix, torch.Tensor) or matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+        shape = tuple(matrix.shape) if isinstance(matrix, torch.Tensor) else type(matrix).__name__
+        raise ValueError(f"expected a square (K, K) tensor of counts, got {shape}; build it with confusion_matrix(y_pred, y_true, K).")
+    if class_names is not None and len(class_names) != matrix.shape[0]:
+        raise ValueError(f"got {len(class_names)} class names for {matrix.shape[0]} classes; pass one name per class.")
     k = matrix.shape[0]
     names = class_names or tuple(str(i) for i in range(k))
     fig, ax = plt.subplots(figsize=(5.5, 5))
@@ -115,6 +139,7 @@ def plot_confusion_matrix(matrix: torch.Tensor, class_names: tuple[str, ...] | N
 
 def plot_history_metric(history: History, ax: Axes | None = None) -> Figure:
     """Training and validation metric (e.g. accuracy) per epoch from a ``History``."""
+    _check_history(history)
     if not history.train_metric:
         raise ValueError("the history has no metric; pass metric_fn to fit to record one.")
     fig, ax = _figure(ax, figsize=(6, 4))

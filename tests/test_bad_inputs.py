@@ -1,0 +1,241 @@
+"""Bad input gets one clear error: each case names the exception type and a regex its message must match.
+
+Every message must also be a single line (it is what a learner reads first in a traceback).
+The 'meta' device stands in for a second device: it has tensors with shapes but no values, so
+nothing can be computed on it, exactly like a GPU the data never reached.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from workflow_utils.checkpoint import load_checkpoint, load_model, save_checkpoint, save_model
+from workflow_utils.data import (
+    ShuffledBatches,
+    TensorImageDataset,
+    make_line_data,
+    make_loader,
+    read_image_folder,
+    split_data,
+    write_digits_image_folder,
+)
+from workflow_utils.device import get_device, set_seed
+from workflow_utils.engine import History, correct_count, digits_recipe, evaluate, fit, train_step
+from workflow_utils.evaluation import accuracy, confusion_matrix, predict
+from workflow_utils.models import DigitsCNN, DigitsMLP, LinearRegressionModel, layer_table
+from workflow_utils.plotting import plot_confusion_matrix, plot_image_grid, plot_loss_curves, plot_predictions
+
+
+# --- small builders, called inside each case so every case starts from fresh objects -------------
+
+
+def images(n=4, shape=(1, 8, 8), dtype=torch.float32):
+    return torch.rand(n, *shape).to(dtype)
+
+
+def labels(n=4):
+    return torch.arange(n) % 10
+
+
+def line():
+    return LinearRegressionModel()
+
+
+def sgd(model):
+    return torch.optim.SGD(model.parameters(), lr=0.01)
+
+
+def line_data():
+    return make_line_data()
+
+
+def classifier(num_classes=3):
+    return nn.Linear(4, num_classes)
+
+
+def fit_classifier(y, num_classes=3, **kwargs):
+    model = classifier(num_classes)
+    return fit(model, (torch.randn(len(y), 4), y), nn.CrossEntropyLoss(), sgd(model), 1, **kwargs)
+
+
+def meta_model():
+    return nn.Linear(4, 3, device="meta")
+
+
+def split_model():
+    return nn.Sequential(nn.Linear(4, 3), nn.Linear(3, 2, device="meta"))  # a layer added after .to(device)
+
+
+def written(tmp, name="model.pth"):
+    path = tmp / name
+    save_model(line(), path)
+    return path
+
+
+def a_file(tmp):
+    path = tmp / "not_a_folder"
+    path.write_text("x")
+    return path
+
+
+# --- the table: (description, callable taking tmp_path, exception type, message regex) ------------
+
+CASES = [
+    # wrong tensor shapes and dtypes
+    ("CNN on (B, 8, 8): no channel", lambda t: DigitsCNN()(torch.rand(4, 8, 8)), ValueError, r"\(B, 1, 8, 8\).*unsqueeze\(1\)"),
+    ("CNN on RGB (B, 3, 8, 8)", lambda t: DigitsCNN()(images(shape=(3, 8, 8))), ValueError, r"got \(4, 3, 8, 8\)"),
+    ("CNN on one image without batch", lambda t: DigitsCNN()(torch.rand(1, 8, 8)), ValueError, r"unsqueeze\(0\)"),
+    ("CNN on uint8 pixels", lambda t: DigitsCNN()(images(dtype=torch.uint8)), ValueError, r"got torch\.uint8; convert them with x\.float\(\)"),
+    ("CNN on float64 images", lambda t: DigitsCNN()(images(dtype=torch.float64)), ValueError, r"x\.to\(torch\.float32\)"),
+    ("MLP on RGB (B, 3, 8, 8)", lambda t: DigitsMLP()(images(shape=(3, 8, 8))), ValueError, r"DigitsMLP expects .*\(B, 1, 8, 8\)"),
+    ("CNN with one channel count", lambda t: DigitsCNN(channels=(32,)), ValueError, r"try channels=\(32, 64\)"),
+    ("CNN with dropout 1.5", lambda t: DigitsCNN(dropout=1.5), ValueError, r"try dropout=0\.0"),
+    ("layer_table with a bad shape", lambda t: layer_table(DigitsCNN(), (1, 8, "8")), ValueError, r"try \(1, 1, 8, 8\)"),
+    ("accuracy: logits vs labels", lambda t: accuracy(torch.rand(4, 10), labels()), ValueError, r"argmax\(dim=1\)"),
+    ("accuracy: no labels", lambda t: accuracy(torch.tensor([]), torch.tensor([])), ValueError, r"pass at least one prediction"),
+    ("accuracy: a list, not a tensor", lambda t: accuracy([1, 2], labels(2)), TypeError, r"torch\.as_tensor\(y_pred\)"),
+    ("correct_count: labels of another batch", lambda t: correct_count(torch.rand(4, 10), labels(5)), ValueError, r"logits \(N, classes\) and labels \(N,\)"),
+    ("confusion_matrix: float labels", lambda t: confusion_matrix(labels().float(), labels(), 10), ValueError, r"integer class labels.*\.long\(\)"),
+    ("confusion_matrix: label 10 of 10 classes", lambda t: confusion_matrix(labels(), torch.tensor([0, 1, 2, 10]), 10), ValueError, r"0\.\.9; check num_classes"),
+    ("confusion_matrix: negative prediction", lambda t: confusion_matrix(torch.tensor([0, -1]), torch.tensor([0, 1]), 10), ValueError, r"0\.\.9; check num_classes"),
+    ("confusion_matrix: num_classes 0", lambda t: confusion_matrix(labels(), labels(), 0), ValueError, r"try num_classes=10"),
+    ("confusion_matrix: shapes differ", lambda t: confusion_matrix(labels(3), labels(4), 10), ValueError, r"argmax\(dim=1\)"),
+    ("plot_predictions: train predictions for test points", lambda t: plot_predictions(*split_data(*line_data()), predictions=torch.zeros(40, 1)), ValueError, r"40 predictions for 10 test points; predict on X_test"),
+    ("plot_predictions: unpaired training data", lambda t: plot_predictions(torch.zeros(5, 1), torch.zeros(4, 1), torch.zeros(2, 1), torch.zeros(2, 1)), ValueError, r"X_train has 5 points but y_train has 4"),
+    ("plot_image_grid: fewer labels than images", lambda t: plot_image_grid(images(4), labels(3)), ValueError, r"3 labels for 4 images"),
+    ("plot_image_grid: no channel", lambda t: plot_image_grid(torch.rand(4, 8, 8), labels()), ValueError, r"unsqueeze\(1\)"),
+    ("plot_confusion_matrix: not square", lambda t: plot_confusion_matrix(torch.zeros(3, 4)), ValueError, r"square \(K, K\)"),
+    ("plot_loss_curves: a dict, not a History", lambda t: plot_loss_curves({"train_loss": [1.0]}), TypeError, r"history = fit\(\.\.\.\)"),
+    ("plot_loss_curves: empty History", lambda t: plot_loss_curves(History()), ValueError, r"train for at least one epoch"),
+    # classification labels the loss cannot use
+    ("fit: float labels for CrossEntropy", lambda t: fit_classifier(torch.tensor([0.0, 1.0, 2.0, 1.0])), ValueError, r"integer class labels \(torch\.long\), got torch\.float32; convert them with y\.long\(\)"),
+    ("fit: label 3 with 3 classes", lambda t: fit_classifier(torch.tensor([0, 1, 2, 3])), ValueError, r"0\.\.2 for a model with 3 outputs.*one output per class"),
+    ("fit: negative label", lambda t: fit_classifier(torch.tensor([0, -2, 1, 1])), ValueError, r"labels from -2 to 1"),
+    ("evaluate: bad label in a later batch", lambda t: evaluate(classifier(), [(torch.randn(2, 4), torch.tensor([0, 1])), (torch.randn(2, 4), torch.tensor([1, 7]))], nn.CrossEntropyLoss()), ValueError, r"0\.\.2 for a model with 3 outputs"),
+    # devices
+    ("predict: model on 'meta'", lambda t: predict(meta_model(), torch.randn(2, 4)), ValueError, r"'meta' device.*to_empty\(device='cpu'\)"),
+    ("fit: model on 'meta'", lambda t: (m := meta_model(), fit(m, (torch.randn(2, 4), torch.tensor([0, 1])), nn.CrossEntropyLoss(), sgd(m), 1)), ValueError, r"'meta' device"),
+    ("evaluate: model on 'meta'", lambda t: evaluate(meta_model(), (torch.randn(2, 4), torch.tensor([0, 1])), nn.CrossEntropyLoss()), ValueError, r"'meta' device"),
+    ("evaluate: model split over two devices", lambda t: evaluate(split_model(), (torch.randn(2, 4), torch.randn(2, 2)), nn.MSELoss()), ValueError, r"several devices \(cpu, meta\).*model\.to\(device\)"),
+    ("predict: model without parameters", lambda t: predict(nn.Identity(), torch.randn(2, 4)), ValueError, r"Identity has no parameters"),
+    ("accuracy: predictions and labels on two devices", lambda t: accuracy(labels().to("meta"), labels()), ValueError, r"y_pred is on meta but y_true is on cpu.*\.cpu\(\)"),
+    ("confusion_matrix: two devices", lambda t: confusion_matrix(labels().to("meta"), labels(), 10), ValueError, r"move both to one device"),
+    # empty data
+    ("evaluate: empty loader", lambda t: evaluate(line(), [], nn.L1Loss()), ValueError, r"no batches; check that the dataset or DataLoader is not empty"),
+    ("predict: empty loader", lambda t: predict(line(), []), ValueError, r"check that the loader is not empty"),
+    ("TensorImageDataset: no images", lambda t: TensorImageDataset(images(0), labels(0)), ValueError, r"dataset is empty"),
+    ("make_loader: empty dataset", lambda t: make_loader(TensorDataset(torch.zeros(0, 1))), ValueError, r"dataset is empty"),
+    ("make_loader: plain tensors, not a Dataset", lambda t: make_loader(images()), TypeError, r"TensorImageDataset\(images, labels\)"),
+    # non-positive counts and rates
+    ("fit: epochs=0", lambda t: fit(line(), line_data(), nn.L1Loss(), sgd(line()), 0), ValueError, r"epochs must be a positive int, got 0; try epochs=10"),
+    ("fit: epochs=True", lambda t: fit(line(), line_data(), nn.L1Loss(), sgd(line()), True), ValueError, r"try epochs=10"),
+    ("fit: print_every=0", lambda t: (m := line(), fit(m, line_data(), nn.L1Loss(), sgd(m), 1, print_every=0)), ValueError, r"try print_every=1"),
+    ("fit: negative start_epoch", lambda t: (m := line(), fit(m, line_data(), nn.L1Loss(), sgd(m), 1, start_epoch=-1)), ValueError, r"try start_epoch=0"),
+    ("digits_recipe: lr=0", lambda t: digits_recipe(DigitsCNN(), 5, 10, lr=0), ValueError, r"lr must be a positive number, got 0; try lr=0\.002"),
+    ("digits_recipe: lr=nan", lambda t: digits_recipe(DigitsCNN(), 5, 10, lr=math.nan), ValueError, r"try lr=0\.002"),
+    ("digits_recipe: epochs=0", lambda t: digits_recipe(DigitsCNN(), 0, 10), ValueError, r"try epochs=10"),
+    ("digits_recipe: steps_per_epoch=0", lambda t: digits_recipe(DigitsCNN(), 5, 0), ValueError, r"len\(train_loader\)"),
+    ("ShuffledBatches: batch_size=0", lambda t: ShuffledBatches(10, 0, shuffle=True), ValueError, r"batch_size must be a positive int, got 0; try 64"),
+    ("make_loader: batch_size=-1", lambda t: make_loader(TensorImageDataset(images(), labels()), batch_size=-1), ValueError, r"try 64"),
+    # paths
+    ("load_model: missing file", lambda t: load_model(line(), t / "missing.pth"), FileNotFoundError, r"save one first or check the path"),
+    ("load_model: a folder", lambda t: load_model(line(), t), IsADirectoryError, r"is a folder, not a checkpoint file"),
+    ("save_model: parent is a file", lambda t: save_model(line(), a_file(t) / "model.pth"), NotADirectoryError, r"is a file, not a folder.*choose a path inside a folder"),
+    ("save_model: path is a folder", lambda t: save_model(line(), t), IsADirectoryError, r"pass a file path"),
+    ("save_model: path is a number", lambda t: save_model(line(), 3), TypeError, r"models/model\.pth"),
+    ("load_checkpoint: bare state_dict", lambda t: load_checkpoint(written(t), line()), ValueError, r"use load_model"),
+    ("load_checkpoint: no optimizer state", lambda t: (m := line(), save_checkpoint(t / "c.pth", m, epoch=0), load_checkpoint(t / "c.pth", m, sgd(m))), ValueError, r"pass optimizer=None"),
+    ("save_checkpoint: epoch as a float", lambda t: save_checkpoint(t / "c.pth", line(), epoch=1.5), TypeError, r"epoch=history\.epochs\[-1\]"),
+    ("read_image_folder: missing folder", lambda t: read_image_folder(t / "nowhere", "train"), FileNotFoundError, r"write_digits_image_folder"),
+    ("read_image_folder: folder without PNGs", lambda t: ((t / "empty" / "train" / "0").mkdir(parents=True), read_image_folder(t / "empty", "train")), ValueError, r"holds no PNG files"),
+    ("write_digits_image_folder: parent is a file", lambda t: write_digits_image_folder(a_file(t) / "digits"), NotADirectoryError, r"is a file, not a folder"),
+    # wrong types
+    ("fit: a function instead of a model", lambda t: fit(lambda x: x, line_data(), nn.L1Loss(), sgd(line()), 1), TypeError, r"must be a torch\.nn\.Module, got function"),
+    ("fit: the model class, not an instance", lambda t: fit(LinearRegressionModel, line_data(), nn.L1Loss(), sgd(line()), 1), TypeError, r"not its class"),
+    ("fit: optimizer is a string", lambda t: fit(line(), line_data(), nn.L1Loss(), "sgd", 1), TypeError, r"torch\.optim\.SGD\(model\.parameters\(\), lr=0\.01\)"),
+    ("fit: optimizer of another model", lambda t: fit(line(), line_data(), nn.L1Loss(), sgd(line()), 1), ValueError, r"none of the model's parameters"),
+    ("fit: loss class, not an instance", lambda t: (m := line(), fit(m, line_data(), nn.L1Loss, sgd(m), 1)), TypeError, r"pass L1Loss\(\) with parentheses"),
+    ("fit: train_data is one tensor", lambda t: (m := line(), fit(m, line_data()[0], nn.L1Loss(), sgd(m), 1)), TypeError, r"train_data must be a pair \(X, y\).*DataLoader"),
+    ("fit: train_data is a number", lambda t: (m := line(), fit(m, 5, nn.L1Loss(), sgd(m), 1)), TypeError, r"got int"),
+    ("fit: unpaired X and y", lambda t: (m := line(), fit(m, (torch.zeros(5, 1), torch.zeros(4, 1)), nn.L1Loss(), sgd(m), 1)), ValueError, r"5 inputs but 4 targets"),
+    ("fit: checkpoint without val_data", lambda t: (m := line(), fit(m, line_data(), nn.L1Loss(), sgd(m), 1, checkpoint_path=t / "b.pth")), ValueError, r"needs val_data"),
+    ("train_step: optimizer is a dict", lambda t: train_step(line(), line_data(), nn.L1Loss(), {"lr": 0.1}), TypeError, r"torch\.optim\.Optimizer"),
+    ("TensorImageDataset: 9 images, 8 labels", lambda t: TensorImageDataset(images(9), labels(8)), ValueError, r"9 images but 8 labels"),
+    ("TensorImageDataset: (N, H, W) images", lambda t: TensorImageDataset(torch.rand(4, 8, 8), labels()), ValueError, r"unsqueeze\(1\)"),
+    ("TensorImageDataset: float labels", lambda t: TensorImageDataset(images(), labels().float()), ValueError, r"labels\.long\(\)"),
+    ("TensorImageDataset: one-hot labels", lambda t: TensorImageDataset(images(), torch.eye(4, dtype=torch.long)), ValueError, r"shape \(N,\).*reshape"),
+    # seeds, devices by name, fractions, steps
+    ("set_seed(-1)", lambda t: set_seed(-1), ValueError, r"non-negative int, got -1; try set_seed\(42\)"),
+    ("set_seed(1.5)", lambda t: set_seed(1.5), ValueError, r"got 1\.5"),
+    ("set_seed(True)", lambda t: set_seed(True), ValueError, r"got True"),
+    ("set_seed('42')", lambda t: set_seed("42"), ValueError, r"got '42'"),
+    ("set_seed(2**64)", lambda t: set_seed(2**64), ValueError, r"below 2\*\*64"),
+    ("get_device('gpu')", lambda t: get_device("gpu"), ValueError, r"use 'cpu', 'cuda', 'mps' or None"),
+    ("get_device(torch.device)", lambda t: get_device(torch.device("cpu")), TypeError, r"pass prefer='cpu'"),
+    ("get_device(0)", lambda t: get_device(0), ValueError, r"not a device type"),
+    ("split_data: fraction 1.0", lambda t: split_data(*line_data(), 1.0), ValueError, r"between 0 and 1 \(exclusive\), got 1\.0; try 0\.8"),
+    ("split_data: fraction -0.2", lambda t: split_data(*line_data(), -0.2), ValueError, r"try 0\.8"),
+    ("split_data: fraction as text", lambda t: split_data(*line_data(), "0.8"), ValueError, r"try 0\.8"),
+    ("split_data: too few rows to split", lambda t: split_data(torch.zeros(2, 1), torch.zeros(2, 1), 0.1), ValueError, r"leaves one split empty"),
+    ("split_data: lists, not tensors", lambda t: split_data([1.0, 2.0], [1.0, 2.0]), TypeError, r"torch\.as_tensor\(X\)"),
+    ("make_line_data: step=0", lambda t: make_line_data(step=0), ValueError, r"step must be positive, got 0; try step=0\.02"),
+    ("make_line_data: negative step", lambda t: make_line_data(step=-0.1), ValueError, r"try step=0\.02"),
+    ("make_line_data: step=nan", lambda t: make_line_data(step=math.nan), ValueError, r"finite number"),
+    ("make_line_data: end before start", lambda t: make_line_data(start=1, end=0), ValueError, r"swap them"),
+]
+
+
+def test_the_table_covers_at_least_25_distinct_bad_inputs():
+    assert len({description for description, *_ in CASES}) == len(CASES) >= 25
+
+
+@pytest.mark.parametrize(("description", "call", "error", "pattern"), CASES, ids=[c[0] for c in CASES])
+def test_bad_input_raises_one_clear_error(description, call, error, pattern, tmp_path):
+    with pytest.raises(error) as info:
+        call(tmp_path)
+    message = str(info.value)
+    assert type(info.value) is error, f"{description}: got {type(info.value).__name__}, a subclass of {error.__name__}"
+    assert "\n" not in message, f"{description}: the message spans lines: {message!r}"
+    assert len(message) < 400, f"{description}: the message is too long to read at a glance"
+    assert __import__("re").search(pattern, message), f"{description}: {message!r} does not match {pattern!r}"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message for a machine without CUDA")
+def test_get_device_cuda_without_cuda_names_the_fix():
+    with pytest.raises(RuntimeError, match=r"not available on this machine; call get_device\(\)"):
+        get_device("cuda")
+
+
+def test_non_finite_loss_stops_fit_with_a_message(capsys):
+    X, y = line_data()
+    model = line()
+    history = fit(model, (X * 1e20, y), nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=10.0), 50)
+    assert history.stop_reason.startswith("stopped at epoch") and "try one 10x smaller" in history.stop_reason
+    assert "\n" not in history.stop_reason
+    assert history.stop_reason in capsys.readouterr().out
+    assert all(math.isfinite(v) for v in history.train_loss)
+
+
+def test_label_check_costs_one_look_per_fit():
+    """The label range is checked on the first batch of the first epoch only (no per-batch GPU sync)."""
+    seen = []
+
+    class Counting(nn.CrossEntropyLoss):
+        pass
+
+    import workflow_utils.engine as engine
+
+    original = engine._label_problem
+    try:
+        engine._label_problem = lambda *a: seen.append(1) or original(*a)
+        model = classifier()
+        batches = [(torch.randn(2, 4), torch.tensor([0, 1]))] * 5
+        fit(model, batches, Counting(), sgd(model), 3, val_data=batches)
+    finally:
+        engine._label_problem = original
+    assert len(seen) == 2  # one training batch and one validation batch, in epoch 0
