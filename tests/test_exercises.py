@@ -1,0 +1,117 @@
+"""Each check accepts its solution and rejects typical wrong answers; unattempted never breaks."""
+
+import pytest
+import torch
+from torch import nn
+
+from workflow_utils.data import make_line_data, read_image_folder, split_data, write_digits_image_folder
+from workflow_utils.exercises import ex01, ex02
+from workflow_utils.models import LinearRegressionModel
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the digits exercises use data/digits relative to the notebook
+    return tmp_path
+
+
+def verdict(exercise, *answer, capsys):
+    exercise.check(*answer)
+    out = capsys.readouterr().out
+    ok = out.strip().endswith("correct!")
+    assert ok == exercise.passes(*answer)  # the silent check agrees with the printed verdict
+    return ok, out
+
+
+def test_unattempted_says_so(capsys):
+    ok, out = verdict(ex01.q1, None, None, capsys=capsys)
+    assert not ok and "not attempted yet" in out
+
+
+def test_ex01_q1_line(capsys):
+    X, y = make_line_data(weight=-1.5, bias=2.0, step=0.01)
+    assert verdict(ex01.q1, X, y, capsys=capsys)[0]
+    ok, out = verdict(ex01.q1, X.flatten(), y.flatten(), capsys=capsys)  # forgot unsqueeze
+    assert not ok and "shape (100, 1)" in out
+    ok, out = verdict(ex01.q1, *make_line_data(weight=1.5, bias=2.0, step=0.01), capsys=capsys)  # sign slip
+    assert not ok and "-1.5 * X + 2.0" in out and "hint:" in out
+
+
+def test_ex01_q2_split(capsys):
+    X, y = make_line_data(weight=-1.5, bias=2.0, step=0.01)
+    X_train, _, X_test, _ = split_data(X, y, 0.7)
+    assert verdict(ex01.q2, X_train, X_test, capsys=capsys)[0]
+    X80, _, X20, _ = split_data(X, y, 0.8)
+    assert "expected 70 training" in verdict(ex01.q2, X80, X20, capsys=capsys)[1]
+    perm = torch.randperm(100, generator=torch.Generator().manual_seed(0))
+    assert "in order" in verdict(ex01.q2, X[perm][:70], X[perm][70:], capsys=capsys)[1]
+
+
+def test_ex01_q3_training_stats(in_tmp, capsys):
+    root = write_digits_image_folder("data/digits")
+    train, _ = read_image_folder(root, "train")
+    assert verdict(ex01.q3, train.mean().item(), train.std().item(), capsys=capsys)[0]
+    everything = torch.cat([read_image_folder(root, s)[0] for s in ("train", "val", "test")])
+    assert "leakage" in verdict(ex01.q3, everything.mean().item(), everything.std().item(), capsys=capsys)[1]
+    assert "0..1 scale" in verdict(ex01.q3, train.mean().item() * 255, train.std().item() * 255, capsys=capsys)[1]
+
+
+def test_ex01_q4_validation_loader(in_tmp, capsys):
+    from workflow_utils.data import load_digits_data, make_loader
+
+    val = load_digits_data("data/digits").val.dataset
+    assert verdict(ex01.q4, make_loader(val, batch_size=32, shuffle=False), capsys=capsys)[0]
+    assert "must not shuffle" in verdict(ex01.q4, make_loader(val, batch_size=32, shuffle=True), capsys=capsys)[1]
+    assert "32 images" in verdict(ex01.q4, make_loader(val, batch_size=64, shuffle=False), capsys=capsys)[1]
+
+
+def test_ex02_q1_seed_zero(capsys):
+    torch.manual_seed(0)
+    assert verdict(ex02.q1, LinearRegressionModel(), capsys=capsys)[0]
+    torch.manual_seed(42)
+    assert "seed 0 right before" in verdict(ex02.q1, LinearRegressionModel(), capsys=capsys)[1]
+    assert "LinearRegressionModel instance" in verdict(ex02.q1, LinearRegressionModel, capsys=capsys)[1]
+
+
+class Quadratic(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b, self.c = (nn.Parameter(torch.randn(1)) for _ in range(3))
+
+    def forward(self, x):
+        return self.a * x**2 + self.b * x + self.c
+
+
+class PlainTensors(Quadratic):
+    def __init__(self):
+        nn.Module.__init__(self)
+        self.a, self.b, self.c = torch.randn(1), torch.randn(1), torch.randn(1)  # not registered
+
+
+class Swapped(Quadratic):
+    def forward(self, x):
+        return self.c * x**2 + self.b * x + self.a
+
+
+def test_ex02_q2_quadratic(capsys):
+    assert verdict(ex02.q2, Quadratic(), capsys=capsys)[0]
+    assert "expected 3 learnable" in verdict(ex02.q2, PlainTensors(), capsys=capsys)[1]
+    assert "a * x**2 + b * x + c" in verdict(ex02.q2, Swapped(), capsys=capsys)[1]
+
+
+def test_ex02_q3_mlp(capsys):
+    good = nn.Sequential(nn.Flatten(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+    assert verdict(ex02.q3, good, capsys=capsys)[0]
+    no_flatten = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))
+    assert "flatten them first" in verdict(ex02.q3, no_flatten, capsys=capsys)[1]
+    with_softmax = nn.Sequential(*good, nn.Softmax(dim=1))
+    assert "remove the softmax" in verdict(ex02.q3, with_softmax, capsys=capsys)[1]
+    wide = nn.Sequential(nn.Flatten(), nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
+    assert "4,810" in verdict(ex02.q3, wide, capsys=capsys)[1]
+
+
+def test_hint_and_solution_print(capsys):
+    ex02.q3.hint()
+    ex02.q3.solution()
+    out = capsys.readouterr().out
+    assert "ex02.q3 hint: nn.Sequential" in out and "small_mlp = nn.Sequential" in out
