@@ -1,10 +1,13 @@
-"""Plots for the series. Each helper draws on new (or given) axes and returns the Figure."""
+"""Plots for the series. Each helper draws on new (or given) axes and returns the Figure.
+
+``matplotlib.pyplot`` is imported inside the functions: it takes longer to import than the rest
+of the package together, and code that never plots should not pay for it.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import matplotlib.pyplot as plt
 import torch
 
 if TYPE_CHECKING:
@@ -73,6 +76,8 @@ def _check_history(history) -> None:
 
 def _figure(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
     if ax is None:
+        import matplotlib.pyplot as plt
+
         fig, ax = plt.subplots(figsize=figsize)
         return fig, ax
     return ax.figure, ax
@@ -104,6 +109,8 @@ def plot_image_grid(
     def name(k: int) -> str:
         return class_names[k] if class_names else str(k)
 
+    import matplotlib.pyplot as plt
+
     fig, axes = plt.subplots(nrows, ncols, figsize=(1.3 * ncols, 1.5 * nrows), squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
@@ -127,6 +134,8 @@ def plot_confusion_matrix(matrix: torch.Tensor, class_names: tuple[str, ...] | N
         raise ValueError(f"got {len(class_names)} class names for {matrix.shape[0]} classes; pass one name per class.")
     k = matrix.shape[0]
     names = class_names or tuple(str(i) for i in range(k))
+    import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=(5.5, 5))
     ax.imshow(_to_numpy(matrix), cmap="Blues")
     for (i, j), count in zip(((i, j) for i in range(k) for j in range(k)), matrix.flatten().tolist()):

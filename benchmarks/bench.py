@@ -1,0 +1,491 @@
+"""Measure the series' speed and quality against its targets: ``make bench``.
+
+Prints one table (figure, value, target, verdict) and writes the same figures as JSON
+(default ``benchmarks/results/latest.json``). It measures and never gates: the exit status
+is 0 whether every figure is a PASS or some are a MISS.
+
+Threads: nothing here calls ``torch.set_num_threads``; every figure runs with the process's
+default (``OMP_NUM_THREADS`` when set), and the notebook kernels inherit the same environment.
+Both sides of every ratio run in this one process, interleaved, so they share the setting.
+On CUDA every timer is read after ``torch.cuda.synchronize()``.
+
+    python benchmarks/bench.py                   # everything (a few minutes on a laptop CPU)
+    python benchmarks/bench.py --quick           # tiny settings, only 00_start_here timed
+    python benchmarks/bench.py --skip-notebooks --json /tmp/bench.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # run as a script from anywhere, installed or not
+
+from workflow_utils.checkpoint import load_model  # noqa: E402
+from workflow_utils.data import DigitsData, load_digits_data, make_line_data, split_data  # noqa: E402
+from workflow_utils.device import get_device, set_seed  # noqa: E402
+from workflow_utils.engine import correct_count, digits_recipe, fit, train_step  # noqa: E402
+from workflow_utils.evaluation import accuracy, predict  # noqa: E402
+from workflow_utils.models import DigitsCNN, LinearRegressionModel  # noqa: E402
+
+NOTEBOOKS = REPO / "notebooks"
+DEFAULT_JSON = REPO / "benchmarks" / "results" / "latest.json"
+DIGITS_ROOT = NOTEBOOKS / "data" / "digits"  # the notebooks' copy; built there if missing
+TRUE_W, TRUE_B = 0.7, 0.3
+LINE_TOL = 0.002  # |Δw| and |Δb| a good straight-line fit reaches
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+# --- records and verdicts ---------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    """One figure: its value, the target it is held to (if any) and the verdict."""
+
+    figure: str
+    value: float | int | str | list[float] | None
+    unit: str = ""
+    op: str | None = None  # "<=" or ">="; None for figures reported for context only
+    limit: float | None = None
+    verdict: str = "-"
+    fmt: str = "{:.3f}"
+    samples: list[float] | None = None  # per-repetition measurements behind a median, for the JSON
+
+    def value_text(self) -> str:
+        """The value as printed in the table."""
+        if self.value is None:
+            return "n/a"
+        if isinstance(self.value, str):
+            return self.value
+        values = self.value if isinstance(self.value, list) else [self.value]
+        return " / ".join(self.fmt.format(v) for v in values) + (f" {self.unit}" if self.unit else "")
+
+    def target_text(self) -> str:
+        """The target as printed in the table, or '-' for context-only figures."""
+        if self.op is None:
+            return "-"
+        return f"{self.op} {self.limit:g}" + (f" {self.unit}" if self.unit else "")
+
+
+def verdict(value: float | None, op: str | None, limit: float | None) -> str:
+    """'PASS' or 'MISS' for ``value op limit``; '-' without a target (or without a value: 'MISS')."""
+    if op is None:
+        return "-"
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "MISS"
+    if op == "<=":
+        return "PASS" if value <= limit else "MISS"
+    if op == ">=":
+        return "PASS" if value >= limit else "MISS"
+    raise ValueError(f"op must be '<=' or '>=', got {op!r}.")
+
+
+def row(
+    figure: str, value, unit: str = "", target: tuple[str, float] | None = None, fmt: str = "{:.3f}",
+    samples: list[float] | None = None,
+) -> Row:
+    """A ``Row`` with its verdict filled in; ``target`` is ``(op, limit)`` or None."""
+    op, limit = target if target is not None else (None, None)
+    return Row(figure, value, unit, op, limit, verdict(value, op, limit), fmt, samples)
+
+
+def median_row(figure: str, samples: list[float], unit: str = "", target: tuple[str, float] | None = None) -> Row:
+    """A ``Row`` holding the median of ``samples`` (kept in the JSON)."""
+    return row(figure, statistics.median(samples), unit, target, samples=samples)
+
+
+# --- timing helpers ---------------------------------------------------------------------------
+
+
+def sync(device: torch.device) -> None:
+    """Wait for queued GPU work so a timer read afterwards covers it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def timed(fn: Callable[[], object], device: torch.device) -> tuple[float, object]:
+    """Seconds ``fn()`` took (device work included) and what it returned."""
+    sync(device)
+    start = time.perf_counter()
+    result = fn()
+    sync(device)
+    return time.perf_counter() - start, result
+
+
+def interleaved_ratios(
+    numerator: Callable[[], object], denominator: Callable[[], object], reps: int, device: torch.device
+) -> list[float]:
+    """Per-repetition time ratios numerator/denominator after one untimed run of each, the order alternating."""
+    numerator(), denominator()  # warm-up: first-call allocations, lazy imports, kernel selection
+    ratios = []
+    for i in range(reps):
+        if i % 2 == 0:
+            t_num, _ = timed(numerator, device)
+            t_den, _ = timed(denominator, device)
+        else:
+            t_den, _ = timed(denominator, device)
+            t_num, _ = timed(numerator, device)
+        ratios.append(t_num / t_den)
+    return ratios
+
+
+# --- shared pieces of the digits figures ------------------------------------------------------
+
+
+def fresh_cnn(device: torch.device, seed: int = 42) -> tuple[nn.Module, nn.Module, torch.optim.Optimizer]:
+    """A DigitsCNN on ``device`` after ``set_seed`` (as the notebooks do), with cross-entropy and Adam (lr 1e-3)."""
+    set_seed(seed)  # also the same cuDNN flags that fit's per-epoch set_seed leaves behind
+    model = DigitsCNN().to(device)
+    return model, nn.CrossEntropyLoss(), torch.optim.Adam(model.parameters(), lr=1e-3)
+
+
+def bare_loop(
+    model: nn.Module,
+    batches: Callable[[], Iterable[Batch]],
+    loss_fn: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    epochs: int,
+    device: torch.device,
+) -> None:
+    """The loop a student writes: per batch forward, loss, zero_grad, backward, step."""
+    model.train()
+    for _ in range(epochs):
+        for X, y in batches():
+            X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            loss = loss_fn(model(X), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+
+def sliced_batches(X: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int) -> Callable[[], Iterator[Batch]]:
+    """Manual slicing: each call is one epoch of ``X[idx], y[idx]`` over a fresh random permutation."""
+    g = torch.Generator().manual_seed(seed)
+
+    def epoch() -> Iterator[Batch]:
+        perm = torch.randperm(len(X), generator=g)
+        for start in range(0, len(X), batch_size):
+            idx = perm[start : start + batch_size]
+            yield X[idx], y[idx]
+
+    return epoch
+
+
+# --- 1. notebooks -----------------------------------------------------------------------------
+
+
+def notebook_paths(quick: bool = False) -> list[Path]:
+    """The series in order (solutions too, if present); only 00_start_here in quick mode."""
+    paths = sorted(NOTEBOOKS.glob("*.ipynb")) + sorted((NOTEBOOKS / "solutions").glob("*.ipynb"))
+    return [p for p in paths if p.stem.startswith("00")] if quick else paths
+
+
+def time_notebook(path: Path, timeout: int = 600) -> float:
+    """Seconds to run ``path`` in a fresh kernel (start to shutdown), cwd = its folder; the file is not written."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    cwd = {"metadata": {"path": str(path.parent)}}  # relative paths resolve as they do for students
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", resources=cwd)
+    start = time.perf_counter()
+    client.execute()  # starts the kernel, runs every cell, shuts the kernel down; raises on an error
+    return time.perf_counter() - start
+
+
+def bench_notebooks(paths: list[Path]) -> list[Row]:
+    """Figure 1: each notebook's time in a fresh kernel (target 20 s) and the series total (120 s)."""
+    rows, total = [], 0.0
+    for path in paths:
+        name = path.relative_to(NOTEBOOKS) if path.is_relative_to(NOTEBOOKS) else path.name
+        try:
+            seconds = time_notebook(path)
+        except Exception as exc:  # a failing notebook is a MISS, not a crash of the benchmark
+            print(f"{path.name} failed: {type(exc).__name__}: {str(exc)[:300]}", file=sys.stderr)
+            rows.append(row(f"notebook {name} (failed)", None, "s", ("<=", 20.0)))
+            total = math.nan
+            continue
+        total += seconds
+        rows.append(row(f"notebook {name}", seconds, "s", ("<=", 20.0), "{:.1f}"))
+    if paths:
+        rows.append(row(f"notebooks total ({len(paths)})", total, "s", ("<=", 120.0), "{:.1f}"))
+    return rows
+
+
+# --- 2. fit overhead --------------------------------------------------------------------------
+
+
+def bench_fit_overhead(data: DigitsData, device: torch.device, reps: int = 11, epochs: int = 2) -> list[Row]:
+    """Figure 2: median time ratio fit / bare loop, same model, data, seed, optimizer and steps."""
+    loader = data.train
+
+    def with_fit() -> None:
+        model, loss_fn, optimizer = fresh_cnn(device)
+        fit(model, loader, loss_fn, optimizer, epochs, seed=42)  # no val_data: the bare loop has none
+
+    def with_bare_loop() -> None:
+        model, loss_fn, optimizer = fresh_cnn(device)
+        loader.sampler.set_epoch(0)  # the same batches fit sees (it calls set_epoch itself)
+        bare_loop(model, lambda: loader, loss_fn, optimizer, epochs, device)
+
+    ratios = interleaved_ratios(with_fit, with_bare_loop, reps, device)
+    return [median_row(f"fit / bare loop time ({reps} reps x {epochs} ep)", ratios, "x", ("<=", 1.05))]
+
+
+# --- 3. data path -----------------------------------------------------------------------------
+
+
+def bench_data_path(data: DigitsData, device: torch.device, reps: int = 11, epochs: int = 2) -> list[Row]:
+    """Figure 3: per-epoch training time of the series' loader and a per-sample DataLoader vs manual slicing."""
+    X, y = data.train.dataset.images, data.train.dataset.labels  # normalised, on the CPU like the loader's
+    batch_size = data.train.sampler.batch_size
+    per_sample = DataLoader(TensorDataset(X, y), batch_size=batch_size, shuffle=True)
+
+    def train_with(batches: Callable[[], Iterable[Batch]]) -> Callable[[], None]:
+        def run() -> None:
+            model, loss_fn, optimizer = fresh_cnn(device)
+            bare_loop(model, batches, loss_fn, optimizer, epochs, device)
+
+        return run
+
+    manual = train_with(sliced_batches(X, y, batch_size, seed=42))
+    series = train_with(lambda: data.train)
+    plain = train_with(lambda: per_sample)
+    series_ratios = interleaved_ratios(series, manual, reps, device)
+    plain_ratios = interleaved_ratios(plain, manual, reps, device)
+    return [
+        median_row(f"series loader / manual slicing ({reps} reps x {epochs} ep)", series_ratios, "x", ("<=", 1.2)),
+        median_row("per-sample DataLoader / manual slicing (context)", plain_ratios, "x"),
+    ]
+
+
+# --- 4. straight line -------------------------------------------------------------------------
+
+
+def lstsq_line(X: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """Least-squares weight and bias of ``y ≈ w·X + b`` (float64)."""
+    A = torch.cat([X, torch.ones_like(X)], dim=1).double()
+    w, b = torch.linalg.lstsq(A, y.double()).solution.flatten().tolist()
+    return w, b
+
+
+def train_line(
+    loss_fn: nn.Module, make_opt: Callable, max_epochs: int, device: torch.device, stop_tol: float | None = None
+) -> tuple[float, float, int]:
+    """Train a seed-42 line full-batch; stop once |Δw|, |Δb| <= ``stop_tol`` (if given). Return w, b, epochs."""
+    X, y = make_line_data(TRUE_W, TRUE_B)
+    X_train, y_train, _, _ = split_data(X, y)
+    X_train, y_train = X_train.to(device), y_train.to(device)
+    torch.manual_seed(42)
+    model = LinearRegressionModel().to(device)
+    optimizer = make_opt(model.parameters())
+    for epoch in range(1, max_epochs + 1):
+        train_step(model, (X_train, y_train), loss_fn, optimizer)
+        w, b = model.weights.item(), model.bias.item()
+        if stop_tol is not None and max(abs(w - TRUE_W), abs(b - TRUE_B)) <= stop_tol:
+            break
+    return w, b, epoch
+
+
+LINE_METHODS: dict[str, tuple[Callable[[], nn.Module], Callable]] = {
+    "L1 + Adam lr 0.01": (nn.L1Loss, lambda p: torch.optim.Adam(p, lr=0.01)),
+    "MSE + SGD lr 0.5": (nn.MSELoss, lambda p: torch.optim.SGD(p, lr=0.5)),
+}
+
+
+def bench_line(device: torch.device, max_epochs: int = 2000) -> list[Row]:
+    """Figure 4: the reference line fit and fits reaching |Δ| <= 0.002, against the truth and lstsq."""
+    X, y = make_line_data(TRUE_W, TRUE_B)
+    X_train, y_train, _, _ = split_data(X, y)
+    ls_w, ls_b = lstsq_line(X_train, y_train)
+    w, b, _ = train_line(nn.L1Loss(), lambda p: torch.optim.SGD(p, lr=0.01), 100, device)
+    rows = [
+        row("line reference L1 + SGD lr 0.01, 100 ep: w / b", [w, b], fmt="{:.4f}"),
+        row("  |Δw| / |Δb| vs truth (0.7, 0.3)", [abs(w - TRUE_W), abs(b - TRUE_B)], fmt="{:.4f}"),
+        row("  |Δw| / |Δb| vs lstsq on train", [abs(w - ls_w), abs(b - ls_b)], fmt="{:.4f}"),
+    ]
+    for name, (make_loss, make_opt) in LINE_METHODS.items():
+        seconds, (w, b, epochs) = timed(lambda: train_line(make_loss(), make_opt, max_epochs, device, LINE_TOL), device)
+        reached = max(abs(w - TRUE_W), abs(b - TRUE_B)) <= LINE_TOL
+        rows += [
+            row(f"line {name}: epochs to |Δ| <= {LINE_TOL}", epochs if reached else f"> {max_epochs}", fmt="{:d}"),
+            row(f"  time to |Δ| <= {LINE_TOL}", seconds if reached else None, "s", ("<=", 1.0)),
+            row("  |Δw| / |Δb| vs truth", [abs(w - TRUE_W), abs(b - TRUE_B)], fmt="{:.4f}"),
+            row("  |Δw| / |Δb| vs lstsq on train", [abs(w - ls_w), abs(b - ls_b)], fmt="{:.4f}"),
+        ]
+    return rows
+
+
+# --- 5. digits CNN vs SVC ---------------------------------------------------------------------
+
+
+def bench_cnn(data: DigitsData, device: torch.device, epochs: int = 20) -> list[Row]:
+    """Figure 5: the series' CNN recipe (best checkpoint, test accuracy, training time) next to an SVC."""
+    from sklearn.svm import SVC
+
+    torch.manual_seed(42)
+    model = DigitsCNN().to(device)
+    loss_fn, optimizer, scheduler = digits_recipe(model, epochs, len(data.train))
+    with tempfile.TemporaryDirectory() as tmp:
+        best_path = Path(tmp) / "best.pth"
+        train_s, _ = timed(
+            lambda: fit(model, data.train, loss_fn, optimizer, epochs, val_data=data.val, metric_fn=correct_count,
+                        scheduler=scheduler, seed=42, checkpoint_path=best_path),
+            device,
+        )
+        best = load_model(DigitsCNN(), best_path).to(device)
+    logits, labels = predict(best, data.test)
+    cnn_acc = accuracy(logits.argmax(dim=1), labels)
+
+    def pixels(loader: DataLoader) -> tuple:
+        """Flattened images back in [0, 1], and labels, as NumPy arrays."""
+        ds = loader.dataset
+        return (ds.images.flatten(1) * data.std + data.mean).numpy(), ds.labels.numpy()
+
+    (X_train, y_train), (X_test, y_test) = pixels(data.train), pixels(data.test)
+    svc_s, svc = timed(lambda: SVC(C=10, gamma=0.2).fit(X_train, y_train), torch.device("cpu"))
+    svc_acc = float(svc.score(X_test, y_test))
+    n = len(labels)
+    return [
+        row(f"CNN test accuracy ({epochs} ep, best ckpt; {round(cnn_acc * n)}/{n})", cnn_acc, "", (">=", 0.99),
+            "{:.4f}"),
+        row("CNN training time (fit incl. val + ckpt)", train_s, "s", ("<=", 10.0), "{:.2f}"),
+        row(f"SVC(C=10, gamma=0.2) test accuracy ({round(svc_acc * n)}/{n})", svc_acc, fmt="{:.4f}"),
+        row("SVC training time", svc_s, "s", fmt="{:.2f}"),
+    ]
+
+
+# --- 6. import time ---------------------------------------------------------------------------
+
+IMPORT_SNIPPET = """
+import time
+import torch
+start = time.perf_counter()
+import matplotlib.pyplot  # workflow_utils.plotting needs it; timed apart to show its share
+after_pyplot = time.perf_counter()
+import workflow_utils
+import workflow_utils.device, workflow_utils.data, workflow_utils.models, workflow_utils.engine
+import workflow_utils.evaluation, workflow_utils.plotting, workflow_utils.checkpoint
+end = time.perf_counter()
+print(end - start, end - after_pyplot)
+"""
+
+
+def bench_import(reps: int = 5) -> list[Row]:
+    """Figure 6: median seconds that importing ``workflow_utils`` adds to ``import torch``, in fresh processes."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    command = [sys.executable, "-c", IMPORT_SNIPPET]
+    runs = [subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout.split()
+            for _ in range(reps)]
+    beyond_torch, beyond_pyplot = ([float(run[i]) for run in runs] for i in (0, 1))
+    return [
+        median_row(f"import workflow_utils beyond torch (median of {reps})", beyond_torch, "s", ("<=", 0.3)),
+        median_row("  of which not matplotlib.pyplot (context)", beyond_pyplot, "s"),
+    ]
+
+
+# --- running, printing, saving ----------------------------------------------------------------
+
+
+@dataclass
+class Settings:
+    """How much to measure: repetitions, epochs and which notebooks."""
+
+    reps: int = 11
+    overhead_epochs: int = 2
+    data_epochs: int = 2
+    cnn_epochs: int = 20
+    import_reps: int = 5
+    notebooks: bool = True
+    quick: bool = False
+
+    @classmethod
+    def quick_mode(cls, notebooks: bool = True) -> Settings:
+        """Tiny settings: seconds, not minutes; only 00_start_here is timed."""
+        return cls(reps=2, overhead_epochs=1, data_epochs=1, cnn_epochs=2, import_reps=1, notebooks=notebooks,
+                   quick=True)
+
+
+def run_benchmarks(settings: Settings, data: DigitsData | None = None, data_root: str | Path = DIGITS_ROOT) -> dict:
+    """Every figure as a JSON-ready report: environment, settings and rows."""
+    device = get_device()
+    if data is None:
+        data = load_digits_data(data_root, batch_size=64, seed=42, pin_memory=device.type == "cuda")
+    rows = [row("device", device.type)]
+    if device.type == "cuda":
+        rows.append(row("GPU", torch.cuda.get_device_name(device)))
+    figures: list[tuple[str, Callable[[], list[Row]]]] = [
+        ("notebooks", lambda: bench_notebooks(notebook_paths(settings.quick)) if settings.notebooks else []),
+        ("fit overhead", lambda: bench_fit_overhead(data, device, settings.reps, settings.overhead_epochs)),
+        ("data path", lambda: bench_data_path(data, device, settings.reps, settings.data_epochs)),
+        ("straight line", lambda: bench_line(device)),
+        ("digits CNN", lambda: bench_cnn(data, device, settings.cnn_epochs)),
+        ("import time", lambda: bench_import(settings.import_reps)),
+    ]
+    for name, measure in figures:
+        print(f"measuring {name} ...", file=sys.stderr, flush=True)
+        rows += measure()
+    return {
+        "device": device.type,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "settings": asdict(settings),
+        "rows": [asdict(r) | {"value_text": r.value_text(), "target_text": r.target_text()} for r in rows],
+        "misses": sum(r.verdict == "MISS" for r in rows),
+    }
+
+
+def format_table(report: dict) -> str:
+    """The report's rows as an aligned text table: figure, value, target, verdict."""
+    header = ("figure", "value", "target", "verdict")
+    lines = [(r["figure"], r["value_text"], r["target_text"], r["verdict"]) for r in report["rows"]]
+    widths = [max(len(line[i]) for line in [header, *lines]) for i in range(4)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    rule = "-" * (sum(widths) + 6)
+    out = [fmt.format(*header), rule, *(fmt.format(*line) for line in lines), rule]
+    out.append(f"torch {report['torch']}, {report['torch_threads']} torch threads, {report['cpu_count']} CPUs; "
+               f"{report['misses']} MISS (figures are measured, not gated)")
+    return "\n".join(line.rstrip() for line in out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse options, measure, print the table, write the JSON; always 0."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny settings; time only 00_start_here")
+    parser.add_argument("--skip-notebooks", action="store_true", help="do not time the notebooks")
+    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the figures as JSON")
+    parser.add_argument("--data-root", type=Path, default=DIGITS_ROOT, help="digits image folder (built if missing)")
+    args = parser.parse_args(argv)
+    settings = Settings.quick_mode() if args.quick else Settings()
+    settings.notebooks = not args.skip_notebooks
+    report = run_benchmarks(settings, data_root=args.data_root)
+    print(format_table(report))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
