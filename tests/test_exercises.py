@@ -115,3 +115,94 @@ def test_hint_and_solution_print(capsys):
     ex02.q3.solution()
     out = capsys.readouterr().out
     assert "ex02.q3 hint: nn.Sequential" in out and "small_mlp = nn.Sequential" in out
+
+
+# --- 03 and 04 ---------------------------------------------------------------------------------
+
+from workflow_utils.engine import fit  # noqa: E402
+from workflow_utils.exercises import ex03, ex04  # noqa: E402
+
+
+def _line_and_model(seed=42):
+    X_train, y_train, X_test, y_test = split_data(*make_line_data())
+    torch.manual_seed(seed)
+    return LinearRegressionModel(), X_train, y_train, X_test, y_test
+
+
+def test_ex03_q1_test_mse(capsys):
+    model, X_train, y_train, X_test, y_test = _line_and_model()
+    with torch.no_grad():
+        assert verdict(ex03.q1, ((model(X_test) - y_test) ** 2).mean().item(), capsys=capsys)[0]
+        assert "training set" in verdict(ex03.q1, ((model(X_train) - y_train) ** 2).mean().item(), capsys=capsys)[1]
+        assert "not attempted" not in verdict(ex03.q1, (model(X_test) - y_test).abs().mean().item(), capsys=capsys)[1]
+        assert not ex03.q1.passes((model(X_test) - y_test).abs().mean().item())  # L1 is not MSE
+
+
+def test_ex03_q2_bias_gradient(capsys):
+    model, X_train, y_train, _, _ = _line_and_model()
+    with torch.no_grad():
+        error_mean = (model(X_train) - y_train).mean().item()
+    assert verdict(ex03.q2, 2 * error_mean, capsys=capsys)[0]
+    assert "factor of 2" in verdict(ex03.q2, error_mean, capsys=capsys)[1]
+    assert not ex03.q2.passes(-2 * error_mean)  # sign flipped
+
+
+def test_ex03_q3_diverging_rate(capsys):
+    from workflow_utils.models import LinearRegressionModel as Line
+
+    def final_loss(lr):  # the claim behind the answer: 0.8 converges, 0.95 blows up
+        X_train, y_train, _, _ = split_data(*make_line_data())
+        torch.manual_seed(42)
+        m = Line()
+        return fit(m, (X_train, y_train), nn.MSELoss(), torch.optim.SGD(m.parameters(), lr=lr), 100).train_loss[-1]
+
+    assert final_loss(0.8) < 0.01 and final_loss(0.95) > 1.0
+    assert verdict(ex03.q3, 0.95, capsys=capsys)[0]
+    assert "still converges" in verdict(ex03.q3, 0.8, capsys=capsys)[1]
+    assert "smaller rate" in verdict(ex03.q3, 1.2, capsys=capsys)[1]
+
+
+def _fit_line(epochs, gamma=None):
+    model, X_train, y_train, _, _ = _line_and_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=gamma) if gamma else None
+    fit(model, (X_train, y_train), nn.L1Loss(), opt, epochs, scheduler=sched)
+    return model
+
+
+def test_ex04_q1_300_epochs(capsys):
+    assert verdict(ex04.q1, _fit_line(300), capsys=capsys)[0]
+    assert "after 100 epochs" in verdict(ex04.q1, _fit_line(100), capsys=capsys)[1]
+    assert "LinearRegressionModel" in verdict(ex04.q1, "model", capsys=capsys)[1]
+
+
+def test_ex04_q2_decaying_rate(capsys):
+    good = _fit_line(1000, gamma=0.995)
+    assert verdict(ex04.q2, good, capsys=capsys)[0]
+    assert "without the scheduler" in verdict(ex04.q2, _fit_line(1000), capsys=capsys)[1]
+    assert not ex04.q2.passes(_fit_line(1000, gamma=0.9))
+
+
+def test_ex04_q3_step_function(capsys):
+    def right(model, X, y, loss_fn, optimizer):
+        loss = loss_fn(model(X), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    def no_backward(model, X, y, loss_fn, optimizer):
+        loss = loss_fn(model(X), y)
+        optimizer.zero_grad()
+        optimizer.step()
+        return loss.item()
+
+    def no_zero_grad(model, X, y, loss_fn, optimizer):
+        loss = loss_fn(model(X), y)
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    assert verdict(ex04.q3, right, capsys=capsys)[0]
+    assert "did not change" in verdict(ex04.q3, no_backward, capsys=capsys)[1]
+    assert "zero the gradients" in verdict(ex04.q3, no_zero_grad, capsys=capsys)[1]
