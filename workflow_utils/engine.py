@@ -63,10 +63,6 @@ def _as_batches(data: tuple[torch.Tensor, torch.Tensor] | Iterable[Batch], name:
     return data
 
 
-def _model_device(model: nn.Module) -> torch.device:
-    return check.model_device(model)
-
-
 def _label_problem(loss_fn: Callable, y_pred: torch.Tensor, y: torch.Tensor) -> str | None:
     """Why ``y`` cannot be class labels for ``y_pred`` under a classification loss, or None."""
     if not isinstance(loss_fn, (nn.CrossEntropyLoss, nn.NLLLoss)) or y_pred.ndim < 2 or y.ndim != y_pred.ndim - 1:
@@ -94,7 +90,7 @@ def _run_epoch(
     check_labels: bool = False,
     name: str = "data",
 ) -> dict[str, float]:
-    device = _model_device(model)
+    device = check.model_device(model)
     # Sums stay on the device: calling .item() per batch would stall a GPU every step.
     loss_sum = torch.zeros((), device=device)
     metric_sum = torch.zeros((), device=device)
@@ -178,15 +174,15 @@ def evaluate(
 ) -> dict[str, float]:
     """Mean ``loss`` (and ``metric``) over ``data`` in eval mode, without tracking gradients."""
     _check_training_args(model, loss_fn, None)
-    model.eval()
-    with torch.inference_mode():
-        return _run_epoch(model, data, loss_fn, None, metric_fn, check_labels=True)
+    return _evaluate(model, data, loss_fn, metric_fn, check_labels=True)
 
 
-def _evaluate(model, data, loss_fn, metric_fn, check_labels: bool) -> dict[str, float]:
+def _evaluate(
+    model: nn.Module, data, loss_fn: nn.Module, metric_fn: MetricFn | None, check_labels: bool, name: str = "data"
+) -> dict[str, float]:
     model.eval()
     with torch.inference_mode():
-        return _run_epoch(model, data, loss_fn, None, metric_fn, check_labels=check_labels, name="val_data")
+        return _run_epoch(model, data, loss_fn, None, metric_fn, check_labels=check_labels, name=name)
 
 
 test_step = evaluate  # the name the straight-line notebooks use for the same job
@@ -228,7 +224,7 @@ def fit(
     _as_batches(train_data, "train_data")
     if val_data is not None:
         _as_batches(val_data, "val_data")
-    _model_device(model)
+    check.model_device(model)  # a split or 'meta' model fails here, before any training
     check.non_negative_int("start_epoch", start_epoch, 0)
     if seed is not None:
         check.non_negative_int("seed", seed, 42)
@@ -266,7 +262,11 @@ def fit(
                 )
                 print(history.stop_reason)
                 break
-            val = _evaluate(model, val_data, loss_fn, metric_fn, epoch == start_epoch) if val_data is not None else None
+            val = (
+                _evaluate(model, val_data, loss_fn, metric_fn, epoch == start_epoch, name="val_data")
+                if val_data is not None
+                else None
+            )
         except KeyboardInterrupt:
             history.stop_reason = (
                 f"interrupted during epoch {epoch}; the history holds the epochs before it and the model "
