@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from workflow_utils.data import make_line_data, read_image_folder, split_data, write_digits_image_folder
-from workflow_utils.exercises import ex01, ex02
+from workflow_utils.exercises import ex01, ex02, ex07
 from workflow_utils.models import LinearRegressionModel
 
 
@@ -25,6 +25,8 @@ def verdict(exercise, *answer, capsys):
 
 def test_unattempted_says_so(capsys):
     ok, out = verdict(ex01.q1, None, None, capsys=capsys)
+    assert not ok and "not attempted yet" in out
+    ok, out = verdict(ex07.q1, None, lambda drawing: (1, None), capsys=capsys)  # a helper after the answer
     assert not ok and "not attempted yet" in out
 
 
@@ -206,3 +208,203 @@ def test_ex04_q3_step_function(capsys):
     assert verdict(ex04.q3, right, capsys=capsys)[0]
     assert "did not change" in verdict(ex04.q3, no_backward, capsys=capsys)[1]
     assert "zero the gradients" in verdict(ex04.q3, no_zero_grad, capsys=capsys)[1]
+
+
+# --- 05 ----------------------------------------------------------------------------------------
+
+from workflow_utils.exercises import ex05, ex06  # noqa: E402
+
+
+def _errors(epochs):
+    model, X_train, y_train, X_test, y_test = _line_and_model()
+    fit(model, (X_train, y_train), nn.L1Loss(), torch.optim.SGD(model.parameters(), lr=0.01), epochs)
+    with torch.inference_mode():
+        return model(X_test) - y_test, model(X_train) - y_train
+
+
+def test_ex05_q1_test_mae(capsys):
+    test_errors, train_errors = _errors(300)
+    assert verdict(ex05.q1, test_errors.abs().mean().item(), capsys=capsys)[0]
+    assert "that is the MSE" in verdict(ex05.q1, (test_errors**2).mean().item(), capsys=capsys)[1]
+    assert "training split" in verdict(ex05.q1, train_errors.abs().mean().item(), capsys=capsys)[1]
+    assert "after 100 epochs" in verdict(ex05.q1, _errors(100)[0].abs().mean().item(), capsys=capsys)[1]
+    assert ".item()" in verdict(ex05.q1, test_errors.abs().mean(), capsys=capsys)[1]
+
+
+def test_ex05_q2_precision_recall(capsys):
+    def right(matrix, k):
+        hits = matrix[k, k].item()
+        return hits / matrix[:, k].sum().item(), hits / matrix[k].sum().item()
+
+    def swapped(matrix, k):
+        return right(matrix, k)[::-1]
+
+    def counts(matrix, k):
+        return matrix[k, k].item(), matrix[k].sum().item()
+
+    assert verdict(ex05.q2, right, capsys=capsys)[0]
+    assert "swapped" in verdict(ex05.q2, swapped, capsys=capsys)[1]
+    assert "above 1" in verdict(ex05.q2, counts, capsys=capsys)[1]
+    assert "no parentheses" in verdict(ex05.q2, right(torch.eye(3), 0), capsys=capsys)[1]
+
+
+def _accuracy_fn(eval_mode=True, inference=True, divide=True):
+    def evaluate_accuracy(model, loader, device):
+        if eval_mode:
+            model.eval()
+        correct, total = 0, 0
+        with torch.inference_mode(inference):
+            for X, y in loader:
+                X, y = X.to(device), y.to(device)
+                correct += (model(X).argmax(dim=1) == y).sum().item()
+                total += len(y)
+        return correct / total if divide else correct
+
+    return evaluate_accuracy
+
+
+def test_ex05_q3_evaluation_recipe(capsys):
+    assert verdict(ex05.q3, _accuracy_fn(), capsys=capsys)[0]
+    assert "model.eval()" in verdict(ex05.q3, _accuracy_fn(eval_mode=False), capsys=capsys)[1]
+    assert "inference_mode" in verdict(ex05.q3, _accuracy_fn(inference=False), capsys=capsys)[1]
+    assert "a count" in verdict(ex05.q3, _accuracy_fn(divide=False), capsys=capsys)[1]
+
+
+# --- 06 ----------------------------------------------------------------------------------------
+
+
+def _line_run(epochs, momentum=0.0):
+    model, X_train, y_train, _, _ = _line_and_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=momentum)
+    fit(model, (X_train, y_train), nn.L1Loss(), optimizer, epochs)
+    return model, optimizer, X_train, y_train
+
+
+def test_ex06_q1_state_dict_file(tmp_path, capsys):
+    model_0 = _line_run(100)[0]
+    good, whole, fresh = tmp_path / "good.pth", tmp_path / "whole.pth", tmp_path / "fresh.pth"
+    torch.save(model_0.state_dict(), good)
+    torch.save(model_0, whole)
+    torch.save(_line_and_model()[0].state_dict(), fresh)
+    assert verdict(ex06.q1, good, capsys=capsys)[0]
+    assert verdict(ex06.q1, str(good), capsys=capsys)[0]
+    assert "refuses this file" in verdict(ex06.q1, whole, capsys=capsys)[1]
+    assert "not model_0's trained" in verdict(ex06.q1, fresh, capsys=capsys)[1]
+    assert "no file at" in verdict(ex06.q1, tmp_path / "missing.pth", capsys=capsys)[1]
+
+
+def test_ex06_q2_checkpoint_with_loss(tmp_path, capsys):
+    model, optimizer, X_train, y_train = _line_run(50, momentum=0.9)
+    with torch.inference_mode():
+        loss = nn.L1Loss()(model(X_train), y_train)
+
+    def saved(name, **checkpoint):
+        torch.save(checkpoint, tmp_path / name)
+        return tmp_path / name
+
+    parts = {"epoch": 50, "model_state": model.state_dict(), "optimizer_state": optimizer.state_dict()}
+    assert verdict(ex06.q2, saved("good.pth", **parts, loss=loss.item()), capsys=capsys)[0]
+    assert "missing 'loss'" in verdict(ex06.q2, saved("no_loss.pth", **parts), capsys=capsys)[1]
+    no_opt = {k: v for k, v in parts.items() if k != "optimizer_state"}
+    assert "momentum is lost" in verdict(ex06.q2, saved("no_opt.pth", **no_opt, loss=loss.item()), capsys=capsys)[1]
+    assert ".item()" in verdict(ex06.q2, saved("tensor.pth", **parts, loss=loss), capsys=capsys)[1]
+    assert "expected the L1 loss" in verdict(ex06.q2, saved("wrong.pth", **parts, loss=0.5), capsys=capsys)[1]
+
+
+def _resume_fn(load_optimizer=True, momentum=0.9, same_model=True):
+    def resume(path):
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        model = LinearRegressionModel()
+        model.load_state_dict(checkpoint["model_state"])
+        optimizer = torch.optim.SGD((model if same_model else LinearRegressionModel()).parameters(),
+                                    lr=0.01, momentum=momentum)
+        if load_optimizer:
+            optimizer.load_state_dict(checkpoint["optimizer_state"])
+        return model, optimizer, checkpoint["epoch"]
+
+    return resume
+
+
+def test_ex06_q3_resume(capsys):
+    assert verdict(ex06.q3, _resume_fn(), capsys=capsys)[0]
+    assert "starts cold" in verdict(ex06.q3, _resume_fn(load_optimizer=False), capsys=capsys)[1]
+    assert "different model" in verdict(ex06.q3, _resume_fn(same_model=False), capsys=capsys)[1]
+    assert "(model, optimizer, epochs_done)" in verdict(ex06.q3, lambda path: LinearRegressionModel(), capsys=capsys)[1]
+
+
+# --- 07 ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def digits_reader(tmp_path_factory):
+    """A quickly trained DigitsMLP and a read_digit function built on it, as in notebook 07."""
+    import os
+
+    from workflow_utils.data import load_digits_data
+    from workflow_utils.engine import digits_recipe
+    from workflow_utils.evaluation import predict
+    from workflow_utils.models import DigitsMLP
+
+    root = tmp_path_factory.mktemp("digits")
+    old = os.getcwd()
+    os.chdir(root)
+    try:
+        digits = load_digits_data("data/digits")
+        torch.manual_seed(42)
+        mlp = DigitsMLP()
+        loss_fn, optimizer, scheduler = digits_recipe(mlp, 20, steps_per_epoch=len(digits.train))
+        fit(mlp, digits.train, loss_fn, optimizer, 20, scheduler=scheduler, seed=42)
+    finally:
+        os.chdir(old)
+
+    def read_digit(drawing):
+        probabilities = predict(mlp, digits.normalize(drawing / 16).reshape(1, 1, 8, 8))[0].softmax(dim=1)[0]
+        return probabilities.argmax().item(), probabilities
+
+    return root, digits, mlp, read_digit
+
+
+def test_ex07_q1_drawn_one(digits_reader, capsys):
+    read_digit = digits_reader[3]
+    one = torch.zeros(8, 8)
+    one[:, 3:5] = 16
+    assert verdict(ex07.q1, one, read_digit, capsys=capsys)[0]
+    assert "0-1 scale" in verdict(ex07.q1, one / 16, read_digit, capsys=capsys)[1]
+    assert "shape (8, 8)" in verdict(ex07.q1, one.flatten(), read_digit, capsys=capsys)[1]
+    zero = torch.zeros(8, 8)
+    zero[1:7, 2] = zero[1:7, 5] = zero[1, 2:6] = zero[6, 2:6] = 16
+    ok, out = verdict(ex07.q1, zero, read_digit, capsys=capsys)
+    assert not ok and "reads your drawing as a 0" in out
+
+
+def test_ex07_q2_trained_mlp(digits_reader, monkeypatch, capsys):
+    from workflow_utils.models import DigitsCNN, DigitsMLP
+
+    root, _, mlp, _ = digits_reader
+    monkeypatch.chdir(root)  # the check scores on data/digits next to the notebook
+    assert verdict(ex07.q2, mlp, capsys=capsys)[0]
+    assert "that is the CNN" in verdict(ex07.q2, DigitsCNN(), capsys=capsys)[1]
+    torch.manual_seed(0)
+    assert "train it" in verdict(ex07.q2, DigitsMLP(), capsys=capsys)[1]
+
+
+def test_ex07_q3_batch_reader(digits_reader, capsys):
+    from workflow_utils.evaluation import predict
+
+    _, digits, mlp, read_digit = digits_reader
+
+    def reader(prepare, softmax_dim=1):
+        def read_many(drawings):
+            probabilities = predict(mlp, prepare(drawings))[0].softmax(dim=softmax_dim)
+            return probabilities.argmax(dim=1), probabilities
+
+        return read_many
+
+    right = reader(lambda d: digits.normalize(d / 16).unsqueeze(1))
+    assert verdict(ex07.q3, right, read_digit, capsys=capsys)[0]
+    not_normalized = reader(lambda d: (d / 16).unsqueeze(1))
+    assert "digits.normalize" in verdict(ex07.q3, not_normalized, read_digit, capsys=capsys)[1]
+    one_image = reader(lambda d: digits.normalize(d / 16).reshape(1, 1, 8, 8))
+    assert "(N, 1, 8, 8)" in verdict(ex07.q3, one_image, read_digit, capsys=capsys)[1]
+    wrong_dim = reader(lambda d: digits.normalize(d / 16).unsqueeze(1), softmax_dim=0)
+    assert "softmax over dim=1" in verdict(ex07.q3, wrong_dim, read_digit, capsys=capsys)[1]

@@ -1,0 +1,156 @@
+"""Exercises for 06_save_and_load."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from workflow_utils.exercises import Exercise
+
+
+def _line_split() -> tuple[torch.Tensor, torch.Tensor]:
+    from workflow_utils.data import make_line_data, split_data
+
+    X_train, y_train, _, _ = split_data(*make_line_data())
+    return X_train, y_train
+
+
+def _new_run(momentum: float = 0.0) -> tuple[nn.Module, torch.optim.Optimizer]:
+    """A fresh seed-42 line model and its SGD optimizer, as in the notebook."""
+    from workflow_utils.models import LinearRegressionModel
+
+    with torch.random.fork_rng():
+        torch.manual_seed(42)
+        model = LinearRegressionModel()
+    return model, torch.optim.SGD(model.parameters(), lr=0.01, momentum=momentum)
+
+
+def _train(model: nn.Module, optimizer: torch.optim.Optimizer, epochs: int) -> nn.Module:
+    X_train, y_train = _line_split()
+    for _ in range(epochs):
+        loss = nn.L1Loss()(model(X_train), y_train)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model
+
+
+def _load(path: Any) -> tuple[Any, str | None]:
+    """The file's contents loaded safely, or a message saying why they can't be."""
+    if not isinstance(path, (str, Path)):
+        return None, f"pass the path of the file you saved, got {type(path).__name__}."
+    if not Path(path).is_file():
+        return None, f"there is no file at {Path(path).as_posix()}; save it with torch.save(..., path) first."
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True), None
+    except Exception:  # noqa: BLE001 - any refusal of the safe loader means the same thing here
+        return None, (
+            "the safe loader (weights_only=True) refuses this file: it holds pickled objects. "
+            "Save state_dict()s, numbers and plain dicts only."
+        )
+
+
+def _same_line(state: dict, model: nn.Module) -> bool:
+    return all(torch.allclose(state[name].float().cpu(), value, atol=1e-5) for name, value in model.state_dict().items())
+
+
+def _saved_state_dict(path: Any) -> str | None:
+    state, problem = _load(path)
+    if problem:
+        return problem
+    if not isinstance(state, dict) or set(state) != {"weights", "bias"}:
+        keys = list(state) if isinstance(state, dict) else type(state).__name__
+        return f"expected model_0.state_dict() with keys ['weights', 'bias'], found {keys}."
+    if not _same_line(state, _train(*_new_run(), epochs=100)):
+        return (
+            f"the file holds weights {state['weights'].item():.4f} and bias {state['bias'].item():.4f}, not "
+            "model_0's trained 0.5784 and 0.3513: save model_0 after training, not a fresh model."
+        )
+    return None
+
+
+def _checkpoint_with_loss(path: Any) -> str | None:
+    checkpoint, problem = _load(path)
+    if problem:
+        return problem
+    if not isinstance(checkpoint, dict):
+        return f"save a dict, found {type(checkpoint).__name__}."
+    missing = [key for key in ("epoch", "model_state", "optimizer_state", "loss") if key not in checkpoint]
+    if missing:
+        why = {"optimizer_state": " (without it the momentum is lost on resume)", "loss": ""}
+        return "the checkpoint is missing " + ", ".join(f"'{key}'{why.get(key, '')}" for key in missing) + "."
+    if checkpoint["epoch"] != 50:
+        return f"'epoch' is {checkpoint['epoch']!r}; the first half ran 50 epochs."
+    if isinstance(checkpoint["loss"], torch.Tensor):
+        return "store the loss as a Python number with .item(), so printing it needs no tensor."
+    expected_model = _train(*_new_run(momentum=0.9), epochs=50)
+    if not _same_line(checkpoint["model_state"], expected_model):
+        return "'model_state' is not first_half_model's state after 50 epochs; save first_half_model.state_dict()."
+    X_train, y_train = _line_split()
+    with torch.inference_mode():
+        expected_loss = nn.L1Loss()(expected_model(X_train), y_train).item()
+    if abs(float(checkpoint["loss"]) - expected_loss) > 1e-4:
+        return f"'loss' is {checkpoint['loss']:.4f}; expected the L1 loss of the saved weights on X_train, {expected_loss:.4f}."
+    return None
+
+
+def _resume_fn(resume: Any) -> str | None:
+    if not callable(resume):
+        return "pass your function itself (no parentheses)."
+    model, optimizer = _new_run(momentum=0.9)
+    _train(model, optimizer, epochs=30)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "checkpoint.pth"
+        torch.save({"epoch": 30, "model_state": model.state_dict(), "optimizer_state": optimizer.state_dict()}, path)
+        result = resume(path)
+    if not isinstance(result, tuple) or len(result) != 3:
+        return "return three things: (model, optimizer, epochs_done)."
+    got_model, got_opt, epochs_done = result
+    if not isinstance(got_model, nn.Module) or not isinstance(got_opt, torch.optim.Optimizer):
+        return "return the rebuilt model and optimizer objects first, then the epoch."
+    if epochs_done != 30:
+        return f"epochs_done is {epochs_done!r}, but the checkpoint says 30: return checkpoint['epoch']."
+    if not _same_line(got_model.state_dict(), model):
+        return "the model does not hold the saved weights: call model.load_state_dict(checkpoint['model_state'])."
+    if not any(p is q for p in got_model.parameters() for q in got_opt.param_groups[0]["params"]):
+        return "the optimizer updates a different model's parameters: build it from the model you return."
+    if not got_opt.state:
+        return "the optimizer starts cold: call optimizer.load_state_dict(checkpoint['optimizer_state'])."
+    _train(got_model, got_opt, epochs=20)
+    straight = _train(*_new_run(momentum=0.9), epochs=50)
+    if not _same_line(got_model.state_dict(), straight):
+        return "20 more epochs from your resumed run do not match an uninterrupted 50: use SGD(lr=0.01, momentum=0.9)."
+    return None
+
+
+q1 = Exercise(
+    "ex06.q1",
+    _saved_state_dict,
+    "torch.save(model_0.state_dict(), path) saves only the learned tensors.",
+    "q1_path = MODEL_DIR / 'ex06_q1_model_0.pth'\ntorch.save(model_0.state_dict(), q1_path)",
+)
+q2 = Exercise(
+    "ex06.q2",
+    _checkpoint_with_loss,
+    "a checkpoint is a dict: add 'loss': loss_fn(first_half_model(X_train), y_train).item() next to 'epoch', "
+    "'model_state' and 'optimizer_state'.",
+    "with torch.inference_mode():\n    loss_50 = loss_fn(first_half_model(X_train.to(device)), y_train.to(device)).item()\n"
+    "q2_path = MODEL_DIR / 'ex06_q2_checkpoint.pth'\n"
+    "torch.save({'epoch': 50, 'model_state': first_half_model.state_dict(),\n"
+    "            'optimizer_state': first_half_opt.state_dict(), 'loss': loss_50}, q2_path)",
+)
+q3 = Exercise(
+    "ex06.q3",
+    _resume_fn,
+    "build LinearRegressionModel() and SGD(model.parameters(), lr=0.01, momentum=0.9), then load both "
+    "states from torch.load(path, weights_only=True).",
+    "def resume(path):\n    checkpoint = torch.load(path, map_location='cpu', weights_only=True)\n"
+    "    model = LinearRegressionModel()\n    model.load_state_dict(checkpoint['model_state'])\n"
+    "    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)\n"
+    "    optimizer.load_state_dict(checkpoint['optimizer_state'])\n"
+    "    return model, optimizer, checkpoint['epoch']",
+)

@@ -1,0 +1,113 @@
+"""Exercises for 07_putting_it_all_together."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from workflow_utils.exercises import Exercise
+
+
+def _drawn_one(drawing: Any, read_digit: Any) -> str | None:
+    if not isinstance(drawing, torch.Tensor):
+        return f"pass the drawing as a tensor (torch.tensor([...], dtype=torch.float32)), got {type(drawing).__name__}."
+    if drawing.shape != (8, 8):
+        return f"draw on an 8x8 grid: expected shape (8, 8), got {tuple(drawing.shape)}."
+    if not callable(read_digit):
+        return "pass read_digit as the second argument, so the check can ask the model."
+    drawing = drawing.float()
+    if drawing.min() < 0 or drawing.max() > 16:
+        return "use grey levels from 0 (paper) to 16 (ink), the data set's scale."
+    if drawing.max() <= 1:
+        return "that looks like the 0-1 scale; read_digit divides by 16, so draw with grey levels 0-16."
+    digit, _ = read_digit(drawing)
+    if digit != 1:
+        return f"the model reads your drawing as a {digit}; make a thick vertical stroke in the middle columns."
+    return None
+
+
+def _trained_mlp(model: Any) -> str | None:
+    from workflow_utils.data import load_digits_data
+    from workflow_utils.evaluation import accuracy, predict
+    from workflow_utils.models import DigitsCNN, DigitsMLP
+
+    if isinstance(model, DigitsCNN):
+        return "that is the CNN; build the model with DigitsMLP() instead, then train it with the same recipe."
+    if not isinstance(model, DigitsMLP):
+        return f"pass the trained DigitsMLP, got {type(model).__name__}."
+    logits, labels = predict(model, load_digits_data("data/digits").test)
+    test_accuracy = accuracy(logits.argmax(dim=1), labels)
+    if test_accuracy < 0.97:
+        return f"its test accuracy is {test_accuracy:.4f}; train it (20 epochs with digits_recipe reach about 0.99)."
+    return None
+
+
+def _test_drawings() -> torch.Tensor:
+    """The 270 test-split digits as the data set stores them: 8x8 grey levels 0-16."""
+    from sklearn.datasets import load_digits
+
+    from workflow_utils.data import digits_split_indices
+
+    images = torch.tensor(load_digits().images, dtype=torch.float32)
+    return images[torch.as_tensor(digits_split_indices()["test"])]
+
+
+def _batch_reader(read_many: Any, read_digit: Any) -> str | None:
+    if not callable(read_many) or not callable(read_digit):
+        return "pass your function itself, then read_digit: ex07.q3.check(read_many, read_digit)."
+    drawings = _test_drawings()
+    try:
+        result = read_many(drawings.clone())
+    except RuntimeError as err:
+        if "shape" in str(err):
+            return "reshape the batch to (N, 1, 8, 8), e.g. with drawings.unsqueeze(1), not to a single image."
+        raise
+    if not isinstance(result, tuple) or len(result) != 2:
+        return "return two things, like read_digit: (digits, probabilities)."
+    got_digits, got_probs = (torch.as_tensor(v).cpu() for v in result)
+    if got_probs.shape != (len(drawings), 10) or got_digits.shape != (len(drawings),):
+        return (
+            f"for {len(drawings)} drawings expect digits of shape ({len(drawings)},) and probabilities of shape "
+            f"({len(drawings)}, 10), got {tuple(got_digits.shape)} and {tuple(got_probs.shape)}."
+        )
+    if not torch.allclose(got_probs.sum(dim=1), torch.ones(len(drawings)), atol=1e-4):
+        return "each row of probabilities should sum to 1: apply softmax over dim=1, the 10 classes."
+    expected = [read_digit(d) for d in drawings]
+    expected_probs = torch.stack([p.cpu() for _, p in expected])
+    if not torch.allclose(got_probs, expected_probs, atol=1e-4):
+        return (
+            "your probabilities differ from read_digit's: prepare the batch exactly as read_digit does "
+            "(divide by 16, then digits.normalize)."
+        )
+    if not torch.equal(got_digits.long(), torch.tensor([digit for digit, _ in expected])):
+        return "the digits should be the most probable class of each row: probabilities.argmax(dim=1)."
+    return None
+
+
+q1 = Exercise(
+    "ex07.q1",
+    _drawn_one,
+    "an 8x8 torch.tensor of grey levels 0-16, dtype=torch.float32; the 1s in this data set are a thick "
+    "vertical stroke down the middle columns.",
+    "one = torch.zeros(8, 8)\none[:, 3:5] = 16  # a thick stroke down the middle\nex07.q1.check(one, read_digit)",
+)
+q2 = Exercise(
+    "ex07.q2",
+    _trained_mlp,
+    "rerun steps 2 to 4 with model = DigitsMLP().to(device), and a new digits_recipe for it.",
+    "torch.manual_seed(42)\nmlp = DigitsMLP().to(device)\n"
+    "mlp_loss, mlp_opt, mlp_sched = digits_recipe(mlp, epochs, steps_per_epoch=len(digits.train))\n"
+    "fit(mlp, digits.train, mlp_loss, mlp_opt, epochs, val_data=digits.val, metric_fn=correct_count,\n"
+    "    scheduler=mlp_sched, seed=42)",
+)
+q3 = Exercise(
+    "ex07.q3",
+    _batch_reader,
+    "the same steps as read_digit, for a batch: drawings / 16, digits.normalize, unsqueeze(1) to "
+    "(N, 1, 8, 8), then softmax and argmax over dim=1.",
+    "def read_many(drawings):\n    x = digits.normalize(drawings / 16).unsqueeze(1)\n"
+    "    probabilities = predict(reloaded, x)[0].softmax(dim=1)\n"
+    "    return probabilities.argmax(dim=1), probabilities",
+)
