@@ -7,13 +7,14 @@ NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb notebooks/solutions/*.ipynb))
 # JupyterLab refuses to run as root unless told it may.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
 
-.PHONY: install lab test test-robust bench notebooks clean
+.PHONY: install lab test test-robust bench notebooks slides clean
 
 install: $(STAMP)
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -r requirements.txt -e .
+	$(BIN)/python slides/build_slides.py --fetch-only || echo "note: reveal.js not installed yet; make slides will try again"
 	touch $@
 
 lab: $(STAMP)
@@ -39,6 +40,10 @@ bench: $(STAMP)
 notebooks: $(STAMP)
 	printf '%s\n' $(NOTEBOOKS) | $(PARALLEL_ENV) xargs -P 2 -I{} $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 		--ExecutePreprocessor.timeout=600 --ExecutePreprocessor.record_timing=False {}
+
+# A reveal.js deck per notebook in build/slides/ (open index.html); no network needed to show them.
+slides: $(STAMP)
+	$(BIN)/python slides/build_slides.py --out build/slides
 
 clean:
 	rm -rf build notebooks/models notebooks/data .pytest_cache

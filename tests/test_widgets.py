@@ -83,7 +83,8 @@ def test_live_plot_redraws_every_n_epochs_and_gives_a_static_figure(line):
     live = LiveLossPlot(every=5)
     fit(model, (X_train, y_train), nn.L1Loss(), torch.optim.SGD(model.parameters(), lr=0.01), 20,
         val_data=(X_test, y_test), on_epoch_end=live)
-    assert live.updates == 4  # epochs 0, 5, 10, 15
+    assert live.updates == 4  # after 5, 10, 15 and 20 epochs: the last picture shows the whole run
+    assert len(live.history.epochs) == 20
     fig = live.final_figure()
     assert len(fig.axes[0].get_lines()) == 2 and len(fig.axes[0].get_lines()[0].get_xdata()) == 20
 

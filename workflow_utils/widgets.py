@@ -162,7 +162,7 @@ class TrainingStepper(widgets.VBox):
 
 
 class LiveLossPlot(widgets.VBox):
-    """A ``fit(..., on_epoch_end=...)`` callback that redraws the loss curves every ``every`` epochs.
+    """A ``fit(..., on_epoch_end=...)`` callback that redraws the loss curves after every ``every`` epochs.
 
     Display it before calling ``fit``. Without a notebook frontend nothing is drawn live; call
     ``final_figure()`` afterwards for the static plot.
@@ -178,7 +178,7 @@ class LiveLossPlot(widgets.VBox):
 
     def __call__(self, history: History) -> None:
         self.history = history
-        if (len(history.epochs) - 1) % self.every == 0:
+        if len(history.epochs) % self.every == 0:  # after every `every` epochs, so a run of 20 ends drawn
             self.updates += 1
             _show(self.image, plot_loss_curves(history, title=self.title))
 

@@ -1,0 +1,122 @@
+"""Every notebook carries slide metadata, and `make slides` builds decks that need no network."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MAIN = sorted((ROOT / "notebooks").glob("*.ipynb"))
+SOLUTIONS = sorted((ROOT / "notebooks" / "solutions").glob("*.ipynb"))
+SLIDE_TYPES = {"slide", "subslide", "fragment", "skip", "notes", "-"}
+# a reference that makes a browser fetch something: src/href attributes, CSS url() and @import, JS imports
+REMOTE = re.compile(
+    r"""(?:\b(?:src|href)\s*=\s*["']?|url\(\s*["']?|@import\s+["']|\bfrom\s+["']|\bimport\(\s*["'])\s*(?:https?:)?//""",
+    re.IGNORECASE,
+)
+LOCAL_REF = re.compile(r"""\b(?:src|href)\s*=\s*["']([^"'#][^"']*)["']""", re.IGNORECASE)
+
+
+def slide_types(path):
+    return [cell["metadata"].get("slideshow", {}).get("slide_type") for cell in json.loads(path.read_text())["cells"]]
+
+
+@pytest.mark.parametrize("path", MAIN + SOLUTIONS, ids=lambda p: p.name)
+def test_every_cell_has_slide_metadata(path):
+    kinds = slide_types(path)
+    assert set(kinds) <= SLIDE_TYPES, f"cells without a valid slide_type in {path.name}: {set(kinds) - SLIDE_TYPES}"
+    assert kinds[0] == "slide"
+
+
+@pytest.mark.parametrize("path", MAIN, ids=lambda p: p.name)
+def test_every_lesson_has_instructor_notes(path):
+    cells = json.loads(path.read_text())["cells"]
+    notes = [c for c in cells if c["metadata"]["slideshow"]["slide_type"] == "notes"]
+    assert notes and all("".join(c["source"]).startswith("**Instructor notes.**") for c in notes)
+
+
+@pytest.fixture(scope="module")
+def decks(tmp_path_factory):
+    out = tmp_path_factory.mktemp("slides")
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "slides" / "build_slides.py"), "--out", str(out)],
+        capture_output=True, text=True, cwd=ROOT,
+    )
+    if done.returncode and "could not download reveal.js" in done.stderr:
+        pytest.skip(f"reveal.js is not installed and cannot be downloaded here: {done.stderr.strip()}")
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def test_a_deck_per_notebook_and_an_index(decks):
+    expected = [decks / f"{p.stem}.slides.html" for p in MAIN] + [decks / "solutions" / f"{p.stem}.slides.html" for p in SOLUTIONS]
+    assert all(deck.is_file() for deck in expected)
+    index = (decks / "index.html").read_text()
+    assert all(deck.relative_to(decks).as_posix() in index for deck in expected)
+
+
+def test_decks_reference_no_remote_asset_and_every_local_one_exists(decks):
+    for deck in decks.rglob("*.slides.html"):
+        html = deck.read_text()
+        assert not REMOTE.search(html), f"{deck.name} loads {REMOTE.search(html).group(0)}..."
+        for ref in LOCAL_REF.findall(html):
+            if ref.startswith(("data:", "mailto:")):
+                continue
+            assert (deck.parent / ref.split("?")[0]).is_file(), f"{deck.name} refers to missing {ref}"
+        assert 'src="../reveal.js/dist/reveal.js"' in html or 'src="reveal.js/dist/reveal.js"' in html
+        sheets = [deck.parent / ref for ref in LOCAL_REF.findall(html) if ref.endswith(".css")]
+        while sheets:  # the style sheets a deck uses, and the ones they @import, fetch nothing remote
+            css = sheets.pop()
+            text = css.read_text()
+            assert not REMOTE.search(text), f"{css.name} loads a remote asset"
+            sheets += [css.parent / ref for ref in re.findall(r"@import url\(\s*['\"]?([^'\")]+)", text)]
+
+
+def test_speaker_notes_come_from_notes_cells(decks):
+    for path in MAIN:
+        html = (decks / f"{path.stem}.slides.html").read_text()
+        assert html.count('<aside class="notes">') == slide_types(path).count("notes") > 0
+        assert "plugin/notes/notes.js" in html and "Instructor notes." in html
+
+
+def test_widgets_show_their_last_picture_in_the_deck(decks):
+    path = ROOT / "notebooks" / "07_putting_it_all_together.ipynb"
+    figures = sum("image/png" in o.get("data", {}) for c in json.loads(path.read_text())["cells"] for o in c.get("outputs", []))
+    html = (decks / f"{path.stem}.slides.html").read_text()
+    assert "application/vnd.jupyter.widget-view+json" not in html  # nothing that needs a kernel
+    assert "0/20 [00:00" not in html  # the finished progress bar is left out
+    assert html.count('src="data:image/png;base64') == figures + 1  # the figures, plus the live plot's last picture
+
+
+def _builder():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("build_slides", ROOT / "slides" / "build_slides.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_reveal_download_is_checked_against_its_pinned_hash(tmp_path, monkeypatch):
+    builder = _builder()
+    tarball = tmp_path / "registry" / "reveal.js" / "-" / f"reveal.js-{builder.REVEAL_VERSION}.tgz"
+    tarball.parent.mkdir(parents=True)
+    tarball.write_bytes(b"not the real reveal.js")
+    monkeypatch.setattr(builder, "reveal_home", lambda: tmp_path / "home")
+    monkeypatch.delenv("REVEAL_JS_DIR", raising=False)
+    monkeypatch.setenv("NPM_CONFIG_REGISTRY", (tmp_path / "registry").as_uri())
+    with pytest.raises(SystemExit, match="does not match its pinned SHA-512"):
+        builder.install_reveal()
+    assert not (tmp_path / "home").exists()
+
+
+def test_no_network_and_no_copy_gives_one_clear_message(tmp_path, monkeypatch):
+    builder = _builder()
+    monkeypatch.setattr(builder, "reveal_home", lambda: tmp_path / "home")
+    monkeypatch.delenv("REVEAL_JS_DIR", raising=False)
+    monkeypatch.setenv("NPM_CONFIG_REGISTRY", (tmp_path / "unreachable").as_uri())
+    with pytest.raises(SystemExit, match=r"could not download reveal.js(.|\n)*REVEAL_JS_DIR"):
+        builder.install_reveal()
