@@ -93,4 +93,18 @@ def test_time_notebook_runs_in_its_folder_and_leaves_the_file_alone(tmp_path):
     rows = bench.bench_notebooks([path])
     assert (tmp_path / "ran_here.txt").read_text() == "ok"  # cwd = the notebook's folder
     assert path.read_bytes() == before  # outputs are not written back
-    assert [r.verdict for r in rows] == ["PASS", "PASS"] and rows[-1].figure.startswith("notebooks total")
+    assert [r.verdict for r in rows] == ["PASS", "PASS"] and rows[-1].figure.startswith("series total")
+
+
+def test_solution_notebooks_get_their_own_total(tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    pytest.importorskip("nbclient")
+    (tmp_path / "solutions").mkdir()
+    paths = [tmp_path / "01_x.ipynb", tmp_path / "solutions" / "01_x_solutions.ipynb"]
+    for path in paths:
+        nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")]), path)
+    rows = bench.bench_notebooks(paths)
+    assert [r.figure.split(" (")[0] for r in rows] == [
+        "notebook 01_x.ipynb", "series total", "notebook 01_x_solutions.ipynb", "solution notebooks total"
+    ]
+    assert rows[1].limit == 120.0 and rows[3].limit is None and rows[3].value > 0
