@@ -9,27 +9,13 @@ import torch
 from torch import nn
 
 from workflow_utils.exercises import Exercise
+from workflow_utils.exercises._line import new_line_run, train_line
 
 
 def _trained(epochs: int, scheduler_gamma: float | None = None) -> nn.Module:
-    from workflow_utils.data import make_line_data, split_data
-    from workflow_utils.models import LinearRegressionModel
-
-    X_train, y_train, _, _ = split_data(*make_line_data())
-    with torch.random.fork_rng():
-        torch.manual_seed(42)
-        model = LinearRegressionModel()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    model, optimizer = new_line_run()
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=scheduler_gamma) if scheduler_gamma else None
-    loss_fn = nn.L1Loss()
-    for _ in range(epochs):
-        loss = loss_fn(model(X_train), y_train)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        if scheduler:
-            scheduler.step()
-    return model
+    return train_line(model, optimizer, epochs, scheduler)
 
 
 def _same_line(model: Any, expected: nn.Module, wrong: dict[str, nn.Module]) -> str | None:

@@ -8,23 +8,13 @@ import torch
 from torch import nn
 
 from workflow_utils.exercises import Exercise
+from workflow_utils.exercises._line import line_split, new_line_run, train_line
 
 
 def _line_errors(epochs: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Test and training errors (prediction - truth) of the seed-42 L1/SGD line after ``epochs``."""
-    from workflow_utils.data import make_line_data, split_data
-    from workflow_utils.models import LinearRegressionModel
-
-    X_train, y_train, X_test, y_test = split_data(*make_line_data())
-    with torch.random.fork_rng():
-        torch.manual_seed(42)
-        model = LinearRegressionModel()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
-    for _ in range(epochs):
-        loss = nn.L1Loss()(model(X_train), y_train)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    model = train_line(*new_line_run(), epochs)
+    X_train, y_train, X_test, y_test = line_split()
     with torch.inference_mode():
         return model(X_test) - y_test, model(X_train) - y_train
 

@@ -10,33 +10,7 @@ import torch
 from torch import nn
 
 from workflow_utils.exercises import Exercise
-
-
-def _line_split() -> tuple[torch.Tensor, torch.Tensor]:
-    from workflow_utils.data import make_line_data, split_data
-
-    X_train, y_train, _, _ = split_data(*make_line_data())
-    return X_train, y_train
-
-
-def _new_run(momentum: float = 0.0) -> tuple[nn.Module, torch.optim.Optimizer]:
-    """A fresh seed-42 line model and its SGD optimizer, as in the notebook."""
-    from workflow_utils.models import LinearRegressionModel
-
-    with torch.random.fork_rng():
-        torch.manual_seed(42)
-        model = LinearRegressionModel()
-    return model, torch.optim.SGD(model.parameters(), lr=0.01, momentum=momentum)
-
-
-def _train(model: nn.Module, optimizer: torch.optim.Optimizer, epochs: int) -> nn.Module:
-    X_train, y_train = _line_split()
-    for _ in range(epochs):
-        loss = nn.L1Loss()(model(X_train), y_train)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    return model
+from workflow_utils.exercises._line import line_split, new_line_run, train_line
 
 
 def _load(path: Any) -> tuple[Any, str | None]:
@@ -65,7 +39,7 @@ def _saved_state_dict(path: Any) -> str | None:
     if not isinstance(state, dict) or set(state) != {"weights", "bias"}:
         keys = list(state) if isinstance(state, dict) else type(state).__name__
         return f"expected model_0.state_dict() with keys ['weights', 'bias'], found {keys}."
-    if not _same_line(state, _train(*_new_run(), epochs=100)):
+    if not _same_line(state, train_line(*new_line_run(), epochs=100)):
         return (
             f"the file holds weights {state['weights'].item():.4f} and bias {state['bias'].item():.4f}, not "
             "model_0's trained 0.5784 and 0.3513: save model_0 after training, not a fresh model."
@@ -87,10 +61,10 @@ def _checkpoint_with_loss(path: Any) -> str | None:
         return f"'epoch' is {checkpoint['epoch']!r}; the first half ran 50 epochs."
     if isinstance(checkpoint["loss"], torch.Tensor):
         return "store the loss as a Python number with .item(), so printing it needs no tensor."
-    expected_model = _train(*_new_run(momentum=0.9), epochs=50)
+    expected_model = train_line(*new_line_run(momentum=0.9), epochs=50)
     if not _same_line(checkpoint["model_state"], expected_model):
         return "'model_state' is not first_half_model's state after 50 epochs; save first_half_model.state_dict()."
-    X_train, y_train = _line_split()
+    X_train, y_train, _, _ = line_split()
     with torch.inference_mode():
         expected_loss = nn.L1Loss()(expected_model(X_train), y_train).item()
     if abs(float(checkpoint["loss"]) - expected_loss) > 1e-4:
@@ -101,8 +75,8 @@ def _checkpoint_with_loss(path: Any) -> str | None:
 def _resume_fn(resume: Any) -> str | None:
     if not callable(resume):
         return "pass your function itself (no parentheses)."
-    model, optimizer = _new_run(momentum=0.9)
-    _train(model, optimizer, epochs=30)
+    model, optimizer = new_line_run(momentum=0.9)
+    train_line(model, optimizer, epochs=30)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "checkpoint.pth"
         torch.save({"epoch": 30, "model_state": model.state_dict(), "optimizer_state": optimizer.state_dict()}, path)
@@ -120,8 +94,8 @@ def _resume_fn(resume: Any) -> str | None:
         return "the optimizer updates a different model's parameters: build it from the model you return."
     if not got_opt.state:
         return "the optimizer starts cold: call optimizer.load_state_dict(checkpoint['optimizer_state'])."
-    _train(got_model, got_opt, epochs=20)
-    straight = _train(*_new_run(momentum=0.9), epochs=50)
+    train_line(got_model, got_opt, epochs=20)
+    straight = train_line(*new_line_run(momentum=0.9), epochs=50)
     if not _same_line(got_model.state_dict(), straight):
         return "20 more epochs from your resumed run do not match an uninterrupted 50: use SGD(lr=0.01, momentum=0.9)."
     return None
