@@ -72,21 +72,17 @@ def _dropout_model() -> nn.Module:
         return nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Dropout(0.5), nn.Linear(32, 10))
 
 
-def _reference_accuracy(model: nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> float:
-    model.eval()
-    with torch.inference_mode():
-        correct = sum((model(X).argmax(dim=1) == y).sum().item() for X, y in batches)
-    return correct / sum(len(y) for _, y in batches)
-
-
 def _evaluate_fn(evaluate_accuracy: Any) -> str | None:
+    from workflow_utils.evaluation import accuracy, predict
+
     if not callable(evaluate_accuracy):
         return "pass your function itself (no parentheses)."
     g = torch.Generator().manual_seed(0)
     X, y = torch.randn(100, 1, 8, 8, generator=g), torch.randint(0, 10, (100,), generator=g)
     batches = [(X[i : i + 32], y[i : i + 32]) for i in range(0, 100, 32)]  # last batch holds 4
     model = _dropout_model()
-    expected = _reference_accuracy(_dropout_model(), batches)
+    logits, labels = predict(_dropout_model(), batches)  # the package's eval-mode pass, as a reference
+    expected = accuracy(logits.argmax(dim=1), labels)
     grad_seen: list[bool] = []
     model.register_forward_hook(lambda *_: grad_seen.append(torch.is_grad_enabled()))
     model.train()  # as it would be right after training

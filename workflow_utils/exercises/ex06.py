@@ -15,13 +15,15 @@ from workflow_utils.exercises._line import line_split, new_line_run, train_line
 
 def _load(path: Any) -> tuple[Any, str | None]:
     """The file's contents loaded safely, or a message saying why they can't be."""
+    from workflow_utils.checkpoint import safe_load
+
     if not isinstance(path, (str, Path)):
         return None, f"pass the path of the file you saved, got {type(path).__name__}."
-    if not Path(path).is_file():
-        return None, f"there is no file at {Path(path).as_posix()}; save it with torch.save(..., path) first."
     try:
-        return torch.load(path, map_location="cpu", weights_only=True), None
-    except Exception:  # noqa: BLE001 - any refusal of the safe loader means the same thing here
+        return safe_load(path), None
+    except (FileNotFoundError, IsADirectoryError):  # a folder is no file either
+        return None, f"there is no file at {Path(path).as_posix()}; save it with torch.save(..., path) first."
+    except Exception:  # noqa: BLE001 - any other refusal of the safe loader means the same thing here
         return None, (
             "the safe loader (weights_only=True) refuses this file: it holds pickled objects. "
             "Save state_dict()s, numbers and plain dicts only."
