@@ -187,6 +187,7 @@ CASES = [
     ("make_line_data: negative step", lambda t: make_line_data(step=-0.1), ValueError, r"try step=0\.02"),
     ("make_line_data: step=nan", lambda t: make_line_data(step=math.nan), ValueError, r"finite number"),
     ("make_line_data: end before start", lambda t: make_line_data(start=1, end=0), ValueError, r"swap them"),
+    # --- end of the bad-input table ---
 ]
 
 

@@ -51,6 +51,15 @@ def path(name: str, value: Any) -> Path:
     return Path(value)
 
 
+def parent_is_folder(path: Path) -> None:
+    """Refuse ``path`` when its nearest existing parent is a file (then nothing can be created there)."""
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise NotADirectoryError(f"{parent} is a file, not a folder, so {path} cannot be created there; choose another path.")
+            return
+
+
 def same_device(a_name: str, a: torch.Tensor, b_name: str, b: torch.Tensor) -> None:
     if a.device != b.device:
         raise ValueError(
