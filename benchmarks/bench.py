@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO))  # run as a script from anywhere, installed or not
 from workflow_utils.checkpoint import load_model  # noqa: E402
 from workflow_utils.data import DigitsData, load_digits_data, make_line_data, split_data  # noqa: E402
 from workflow_utils.device import get_device, set_seed  # noqa: E402
-from workflow_utils.engine import correct_count, digits_recipe, fit, train_step  # noqa: E402
+from workflow_utils.engine import digits_recipe, fit, train_step  # noqa: E402
 from workflow_utils.evaluation import accuracy, predict  # noqa: E402
 from workflow_utils.models import DigitsCNN, LinearRegressionModel  # noqa: E402
 
@@ -361,7 +361,7 @@ def bench_cnn(data: DigitsData, device: torch.device, epochs: int = 20) -> list[
     with tempfile.TemporaryDirectory() as tmp:
         best_path = Path(tmp) / "best.pth"
         train_s, _ = timed(
-            lambda: fit(model, data.train, loss_fn, optimizer, epochs, val_data=data.val, metric_fn=correct_count,
+            lambda: fit(model, data.train, loss_fn, optimizer, epochs, val_data=data.val, metric="accuracy",
                         scheduler=scheduler, seed=42, checkpoint_path=best_path),
             device,
         )

@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from workflow_utils.data import make_line_data, split_data
-from workflow_utils.engine import correct_count, evaluate, fit, train_step
+from workflow_utils.engine import evaluate, fit, train_step
 from workflow_utils.models import LinearRegressionModel
 
 
@@ -56,7 +56,7 @@ def test_metric_is_averaged_over_samples():
         model.weight.copy_(torch.eye(2))
     X = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 0.0]])
     y = torch.tensor([0, 1, 1, 0])
-    result = evaluate(model, [(X[:3], y[:3]), (X[3:], y[3:])], nn.CrossEntropyLoss(), correct_count)
+    result = evaluate(model, [(X[:3], y[:3]), (X[3:], y[3:])], nn.CrossEntropyLoss(), "accuracy")
     assert result["metric"] == pytest.approx(0.75)
 
 
@@ -120,7 +120,7 @@ def test_fit_saves_best_checkpoint(line, tmp_path):
     history = fit(model, (X_train, y_train), nn.L1Loss(), torch.optim.SGD(model.parameters(), lr=0.01), 5,
                   val_data=(X_test, y_test), checkpoint_path=tmp_path / "best.pth")
     info = load_checkpoint(tmp_path / "best.pth", LinearRegressionModel())
-    assert info["epoch"] == history.best_epoch
+    assert info["epoch"] == history.best_epoch + 1  # checkpoints store the number of epochs done
     assert info["best_val_loss"] == pytest.approx(min(history.val_loss))
 
 
@@ -220,3 +220,216 @@ def test_interrupted_fit_keeps_the_weights_of_the_last_completed_step():
         loss_fn(one_more(X_b), y_b).backward()
         one_more_opt.step()
     assert not torch.equal(model.weight, one_more.weight)
+
+
+# --- issue 10: figures that must never be silently wrong ------------------------------------------
+
+
+def _three_batches(n_classes=2):
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(12, 4, generator=g)
+    y = torch.arange(12) % n_classes
+    return [(X[i : i + 4], y[i : i + 4]) for i in range(0, 12, 4)]
+
+
+def _lr(optimizer):
+    return optimizer.param_groups[0]["lr"]
+
+
+def test_a_per_epoch_scheduler_steps_once_per_epoch():
+    model = nn.Linear(4, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+    fit(model, _three_batches(), nn.CrossEntropyLoss(), optimizer, 4, scheduler=scheduler)
+    assert scheduler.last_epoch == 4 and _lr(optimizer) == pytest.approx(0.5**4)  # not 0.5**12 (per batch)
+
+
+def test_scheduler_step_batch_overrides_the_default():
+    model = nn.Linear(4, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.9)
+    fit(model, _three_batches(), nn.CrossEntropyLoss(), optimizer, 2, scheduler=scheduler, scheduler_step="batch")
+    assert scheduler.last_epoch == 6 and _lr(optimizer) == pytest.approx(0.9**6)
+
+
+def test_reduce_lr_on_plateau_reads_the_validation_loss():
+    model = nn.Linear(4, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-4)  # barely learns: no epoch improves by 50 %
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.1, patience=1, threshold=0.5)
+    train, val = _three_batches(), [(X + 1.0, y) for X, y in _three_batches()]
+    history = fit(model, train, nn.CrossEntropyLoss(), optimizer, 4, val_data=val, scheduler=scheduler)
+    # epoch 0 sets the best, epochs 1 and 2 are bad -> reduce once (patience 1), epoch 3 is bad again
+    assert _lr(optimizer) == pytest.approx(1e-5) and scheduler.num_bad_epochs == 1
+    assert scheduler.best == history.val_loss[0] != history.train_loss[0]  # it read the validation loss
+
+
+@pytest.mark.parametrize(
+    ("make_scheduler", "error", "pattern"),
+    [
+        (lambda opt, other: other, TypeError, "scheduler is an optimizer"),
+        (lambda opt, other: torch.optim.lr_scheduler.StepLR(other, 1), ValueError, "built on another optimizer"),
+        (lambda opt, other: "cosine", TypeError, "torch.optim.lr_scheduler object"),
+    ],
+)
+def test_schedulers_that_would_train_wrongly_are_refused(make_scheduler, error, pattern):
+    model = nn.Linear(4, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    other = torch.optim.SGD(nn.Linear(4, 2).parameters(), lr=0.1)
+    with pytest.raises(error, match=pattern):
+        fit(model, _three_batches(), nn.CrossEntropyLoss(), optimizer, 1, scheduler=make_scheduler(optimizer, other))
+
+
+def test_reduce_lr_on_plateau_per_batch_is_refused():
+    model = nn.Linear(4, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer)
+    with pytest.raises(ValueError, match="once per epoch"):
+        fit(model, _three_batches(), nn.CrossEntropyLoss(), optimizer, 1, scheduler=scheduler, scheduler_step="batch")
+
+
+class _Fixed(nn.Module):
+    """Returns preset logits, one row per input row (the input's first column is the row index)."""
+
+    def __init__(self, logits):
+        super().__init__()
+        self.logits = logits
+        self.unused = nn.Parameter(torch.zeros(1))
+
+    def forward(self, X):
+        return self.logits[X[:, 0].long()] + 0 * self.unused
+
+
+def test_a_metric_that_returns_a_batch_mean_is_weighted_not_averaged_twice():
+    # 10 rows in batches of 5; half of the predictions are right.
+    logits = torch.tensor([[1.0, 0.0]] * 10)
+    y = torch.tensor([0, 1] * 5)
+    X = torch.arange(10.0).unsqueeze(1)
+    batches = [(X[:5], y[:5]), (X[5:], y[5:])]
+
+    def batch_accuracy(y_pred, y):
+        return (y_pred.argmax(dim=1) == y).float().mean()
+
+    result = evaluate(_Fixed(logits), batches, nn.CrossEntropyLoss(), batch_accuracy)
+    assert result["metric"] == pytest.approx(0.5)  # the old contract (a sum) reported 0.10
+    assert evaluate(_Fixed(logits), batches, nn.CrossEntropyLoss(), "accuracy")["metric"] == pytest.approx(0.5)
+
+
+def test_a_metric_that_returns_a_sum_is_refused():
+    batches = _three_batches()
+    model = nn.Linear(4, 2)
+
+    def correct(y_pred, y):
+        return (y_pred.argmax(dim=1) == y).sum()
+
+    with pytest.raises(ValueError, match="returns a sum over the batch"):
+        fit(model, batches, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1), 1, metric=correct)
+
+
+def test_binary_and_regression_metrics_are_named_and_right(capsys):
+    X = torch.arange(8.0).unsqueeze(1)
+    logits = torch.tensor([[2.0], [-1.0], [0.5], [-3.0], [1.0], [1.0], [-1.0], [-1.0]])
+    targets = torch.tensor([[1.0], [0.0], [0.0], [0.0], [1.0], [0.0], [1.0], [0.0]])  # 5 of 8 right
+    model = _Fixed(logits)
+    result = evaluate(model, [(X[:3], targets[:3]), (X[3:], targets[3:])], nn.BCEWithLogitsLoss(), "binary_accuracy")
+    assert result["metric"] == pytest.approx(5 / 8)
+
+    reg = nn.Linear(1, 1)
+    Xr, yr = torch.randn(20, 1), torch.randn(20, 1)
+    history = fit(reg, (Xr, yr), nn.MSELoss(), torch.optim.SGD(reg.parameters(), lr=0.01), 1, val_data=(Xr, yr),
+                  metric="mae", print_every=1)
+    out = capsys.readouterr().out
+    assert history.metric_name == "mae" and "train mae" in out and "accuracy" not in out
+    assert history.val_metric[0] == pytest.approx((reg(Xr) - yr).abs().mean().item(), rel=1e-5)
+
+
+@pytest.mark.parametrize("reduction", ["sum", "none"])
+def test_a_loss_that_is_not_a_batch_mean_is_refused(reduction):
+    model = nn.Linear(4, 2)
+    with pytest.raises(ValueError, match="reduction='mean'"):
+        fit(model, _three_batches(), nn.CrossEntropyLoss(reduction=reduction), torch.optim.SGD(model.parameters(), lr=0.1), 1)
+
+
+def test_nan_in_the_training_inputs_is_named_and_the_weights_stay_finite(capsys):
+    X, y = torch.randn(8, 2), torch.randn(8, 1)
+    X[5, 1] = float("nan")
+    torch.manual_seed(0)
+    model = nn.Linear(2, 1)
+    before = [p.detach().clone() for p in model.parameters()]
+    history = fit(model, [(X[:4], y[:4]), (X[4:], y[4:])], nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1), 3)
+    assert "train_data's inputs X hold NaN or inf (first in batch 1)" in history.stop_reason
+    assert "learning rate" not in history.stop_reason and history.epochs == []
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # rolled back to finite weights
+    assert history.stop_reason in capsys.readouterr().out
+
+
+def test_nan_only_in_the_validation_data_stops_with_its_name():
+    X, y = torch.randn(8, 2), torch.randn(8, 1)
+    X_val = X.clone()
+    X_val[2, 0] = float("nan")
+    model = nn.Linear(2, 1)
+    history = fit(model, (X, y), nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1), 5, val_data=(X_val, y))
+    assert "val_data's inputs X hold NaN or inf" in history.stop_reason
+    assert history.best_epoch is None and history.epochs == []  # no silently frozen best epoch
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def _recipe_run(batches, epochs):
+    from workflow_utils.engine import digits_recipe
+
+    torch.manual_seed(0)
+    model = nn.Linear(4, 2)
+    return (model, *digits_recipe(model, epochs, steps_per_epoch=len(batches), lr=0.05))
+
+
+class _StopAtCall(nn.Module):
+    def __init__(self, loss_fn, at):
+        super().__init__()
+        self.loss_fn, self.at, self.calls = loss_fn, at, 0
+
+    def forward(self, y_pred, y):
+        self.calls += 1
+        if self.calls == self.at:
+            raise KeyboardInterrupt
+        return self.loss_fn(y_pred, y)
+
+
+def test_ctrl_c_advice_resumes_a_one_cycle_run_exactly(tmp_path):
+    batches = _three_batches()
+    full, loss_fn, opt, sched = _recipe_run(batches, 5)
+    fit(full, batches, loss_fn, opt, 5, scheduler=sched, seed=1)
+
+    model, loss_fn, opt, sched = _recipe_run(batches, 5)
+    last = tmp_path / "last.pth"
+    history = fit(model, batches, _StopAtCall(loss_fn, 3 * 3 + 2), opt, 5, scheduler=sched, seed=1, last_checkpoint_path=last)
+    assert history.epochs == [0, 1, 2] and "start_epoch=3" in history.stop_reason and str(last) in history.stop_reason
+
+    from workflow_utils.checkpoint import load_checkpoint  # follow the printed advice
+
+    model, loss_fn, opt, sched = _recipe_run(batches, 5)
+    info = load_checkpoint(last, model, opt, scheduler=sched)
+    fit(model, batches, loss_fn, opt, 5 - info["epoch"], scheduler=sched, seed=1, start_epoch=info["epoch"])
+    assert info["epoch"] == 3
+    assert all(torch.equal(a, b) for a, b in zip(full.state_dict().values(), model.state_dict().values()))
+
+
+def test_ctrl_c_advice_without_a_checkpoint_does_not_suggest_a_crashing_resume():
+    batches = _three_batches()
+    model, loss_fn, opt, sched = _recipe_run(batches, 3)
+    history = fit(model, batches, _StopAtCall(loss_fn, 5), opt, 3, scheduler=sched)
+    assert "start_epoch" not in history.stop_reason and "rebuild optimizer and scheduler" in history.stop_reason
+    with pytest.raises(ValueError, match="Tried to step"):  # what the old advice led to
+        fit(model, batches, loss_fn, opt, 2, scheduler=sched, start_epoch=1)
+
+
+def test_ctrl_c_inside_on_epoch_end_keeps_the_history():
+    batches = _three_batches()
+    model = nn.Linear(4, 2)
+
+    def stop_after_second_epoch(history):
+        if len(history.epochs) == 2:
+            raise KeyboardInterrupt
+
+    history = fit(model, batches, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1), 5,
+                  on_epoch_end=stop_after_second_epoch)
+    assert history.epochs == [0, 1] and len(history.train_loss) == 2
+    assert history.stop_reason.startswith("interrupted after epoch 1") and "start_epoch=2" in history.stop_reason

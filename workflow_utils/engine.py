@@ -3,6 +3,23 @@
 ``data`` arguments accept either a pair ``(X, y)`` of tensors, used as one full
 batch, or anything that yields ``(X, y)`` batches, such as a ``DataLoader``.
 Batches are moved to the model's device, so the model decides where work runs.
+
+Written by hand in 04_training_loop, "The five steps" (one pass) and "Mini-batches" (the digits loop).
+
+``fit``'s options:
+
+- ``metric``: ``'accuracy'`` (class logits), ``'binary_accuracy'`` (one logit), ``'mae'``, ``'mse'``, or a
+  function ``(y_pred, y) -> mean over the batch``; fit weights each batch by its size (a function that
+  returns a sum is refused, since the figure would be wrong). ``History.metric_name`` names it.
+- ``scheduler`` steps once per batch (OneCycleLR, CyclicLR) or once per epoch (all others;
+  ReduceLROnPlateau on the validation loss, else the training loss); ``scheduler_step`` overrides.
+- ``seed``: epoch ``e`` re-seeds with ``seed + e`` and calls the sampler's ``set_epoch(e)``, so a run
+  resumed at ``start_epoch`` repeats exactly what the uninterrupted run would have done.
+- ``checkpoint_path`` keeps the best epoch by validation loss, ``last_checkpoint_path`` the last completed
+  epoch; the ``epoch`` they store is the number of epochs done, i.e. the ``start_epoch`` to resume at.
+- ``print_every`` prints a line every that many epochs, floats rounded to ``decimals`` (2 suits CNN
+  training, which no two kinds of hardware repeat to 4 decimals); ``progress`` shows a tqdm bar;
+  ``on_epoch_end(history)`` is called after each epoch (a ``LiveLossPlot``, say).
 """
 
 from __future__ import annotations
@@ -11,16 +28,19 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, Union
 
 import torch
 from torch import nn
-from torch.optim.lr_scheduler import LRScheduler
+from torch.optim.lr_scheduler import CyclicLR, LRScheduler, OneCycleLR, ReduceLROnPlateau
 
 from workflow_utils import _validate as check
 from workflow_utils.device import set_seed
 
 Batch = tuple[torch.Tensor, torch.Tensor]
+Data = Union[tuple[torch.Tensor, torch.Tensor], Iterable[Batch]]
 MetricFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Scheduler = Union[LRScheduler, ReduceLROnPlateau]
 
 
 @dataclass
@@ -38,22 +58,82 @@ class History:
     stop_reason: str | None = None  # why training ended early, or None if it ran all epochs
 
 
-def correct_count(y_logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """How many rows of ``y_logits`` have their largest score at the true class ``y``."""
+# --- metrics: each returns the mean over one batch; fit weights batches by their size ------------
+
+
+def _accuracy(y_logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Share of rows whose largest logit is the true class (logits (N, classes), labels (N,))."""
     if y_logits.ndim != 2 or y.shape != y_logits.shape[:1]:
         raise ValueError(
-            f"correct_count takes logits (N, classes) and labels (N,), got {tuple(y_logits.shape)} and {tuple(y.shape)}; "
-            "pass the model's raw output and the class labels."
+            f"metric 'accuracy' takes logits (N, classes) and labels (N,), got {tuple(y_logits.shape)} and "
+            f"{tuple(y.shape)}; for one logit per row use metric='binary_accuracy', for numbers metric='mae'."
         )
-    return (y_logits.argmax(dim=1) == y).sum()
+    return (y_logits.argmax(dim=1) == y).float().mean()
 
 
-def _as_batches(data: tuple[torch.Tensor, torch.Tensor] | Iterable[Batch], name: str = "data") -> Iterable[Batch]:
+def _binary_accuracy(y_logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Share of rows where ``logit > 0`` matches the 0/1 target (one logit per row)."""
+    if y_logits.numel() != y.numel() or (y_logits.ndim == 2 and y_logits.shape[1] != 1):
+        raise ValueError(
+            f"metric 'binary_accuracy' takes one logit per row and one 0/1 target, got {tuple(y_logits.shape)} and "
+            f"{tuple(y.shape)}; for several classes use metric='accuracy'."
+        )
+    return ((y_logits.reshape(-1) > 0) == (y.reshape(-1) > 0.5)).float().mean()
+
+
+def _same_shape(name: str, y_pred: torch.Tensor, y: torch.Tensor) -> None:
+    if y_pred.shape != y.shape:  # broadcasting (N, 1) against (N,) would silently compare N x N pairs
+        raise ValueError(f"metric {name!r} needs predictions and targets of one shape, got {tuple(y_pred.shape)} and {tuple(y.shape)}; reshape y with y.reshape_as(y_pred).")
+
+
+def _mae(y_pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean absolute error."""
+    _same_shape("mae", y_pred, y)
+    return (y_pred - y).abs().mean()
+
+
+def _mse(y_pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean squared error."""
+    _same_shape("mse", y_pred, y)
+    return (y_pred - y).pow(2).mean()
+
+
+METRICS: dict[str, MetricFn] = {"accuracy": _accuracy, "binary_accuracy": _binary_accuracy, "mae": _mae, "mse": _mse}
+
+
+def _resolve_metric(metric: str | MetricFn | None) -> tuple[str | None, MetricFn | None]:
+    """``(name, function)`` for a metric given by name or as a function returning a batch mean."""
+    if metric is None:
+        return None, None
+    if isinstance(metric, str):
+        if metric not in METRICS:
+            raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(repr(m) for m in METRICS)}, or pass a function returning a batch mean.")
+        return metric, METRICS[metric]
+    if not callable(metric):
+        raise TypeError(f"metric must be a name such as 'accuracy' or a function (y_pred, y) -> batch mean, got {type(metric).__name__}; try metric='accuracy'.")
+    return getattr(metric, "__name__", "metric").strip("<>_") or "metric", metric
+
+
+def _check_metric_is_a_mean(metric_fn: MetricFn, y_pred: torch.Tensor, y: torch.Tensor) -> None:
+    """Catch a metric that returns a per-batch sum: fit would average it a second time."""
+    once = torch.as_tensor(metric_fn(y_pred, y), dtype=torch.float64)
+    if once.ndim != 0:
+        raise ValueError(f"the metric must return one number per batch, got shape {tuple(once.shape)}; reduce it with .mean().")
+    twice = torch.as_tensor(metric_fn(torch.cat([y_pred, y_pred]), torch.cat([y, y])), dtype=torch.float64)
+    if once != 0 and torch.isclose(twice, 2 * once):
+        raise ValueError(
+            "the metric returns a sum over the batch (it doubles when the batch is doubled), so the reported "
+            "figure would be wrong; return a mean instead, e.g. (y_pred.argmax(1) == y).float().mean()."
+        )
+
+
+# --- checks ---------------------------------------------------------------------------------------
+
+
+def _as_batches(data: Data, name: str = "data") -> Iterable[Batch]:
     if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
         if len(data[0]) != len(data[1]):
-            raise ValueError(
-                f"{name} has {len(data[0])} inputs but {len(data[1])} targets; they must pair up one to one."
-            )
+            raise ValueError(f"{name} has {len(data[0])} inputs but {len(data[1])} targets; they must pair up one to one.")
         return [(data[0], data[1])]
     if isinstance(data, (torch.Tensor, str, bytes, dict)) or not isinstance(data, Iterable):
         raise TypeError(
@@ -64,7 +144,13 @@ def _as_batches(data: tuple[torch.Tensor, torch.Tensor] | Iterable[Batch], name:
 
 
 def _label_problem(loss_fn: Callable, y_pred: torch.Tensor, y: torch.Tensor) -> str | None:
-    """Why ``y`` cannot be class labels for ``y_pred`` under a classification loss, or None."""
+    """Why ``y`` cannot be targets for ``y_pred`` under a classification loss, or None."""
+    if isinstance(loss_fn, (nn.BCEWithLogitsLoss, nn.BCELoss)):
+        if not y.is_floating_point():
+            return f"{type(loss_fn).__name__} needs float 0/1 targets, got {y.dtype}; convert them with y.float()."
+        if y.shape != y_pred.shape:
+            return f"{type(loss_fn).__name__} needs targets shaped like the output {tuple(y_pred.shape)}, got {tuple(y.shape)}; use y.reshape_as(y_pred) or y.unsqueeze(1)."
+        return None
     if not isinstance(loss_fn, (nn.CrossEntropyLoss, nn.NLLLoss)) or y_pred.ndim < 2 or y.ndim != y_pred.ndim - 1:
         return None  # not class-index targets (probabilities, regression): nothing to check
     name = type(loss_fn).__name__
@@ -80,215 +166,330 @@ def _label_problem(loss_fn: Callable, y_pred: torch.Tensor, y: torch.Tensor) -> 
     return None
 
 
+def _check_first_batch(loss_fn: Callable, metric_fn: MetricFn | None, y_pred: torch.Tensor, y: torch.Tensor) -> None:
+    """One cheap look at the first batch, before a GPU could hit a device-side assert."""
+    problem = _label_problem(loss_fn, y_pred, y)
+    if problem:
+        raise ValueError(problem)
+    if metric_fn is not None and metric_fn not in METRICS.values():
+        _check_metric_is_a_mean(metric_fn, y_pred.detach(), y)
+
+
+def _check_loss_fn(loss_fn: Callable) -> None:
+    if isinstance(loss_fn, type):
+        raise TypeError(f"loss_fn is the class {loss_fn.__name__}, not an instance; pass {loss_fn.__name__}() with parentheses.")
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be callable like nn.MSELoss(), got {type(loss_fn).__name__}; pass an instance, e.g. nn.MSELoss().")
+    reduction = getattr(loss_fn, "reduction", "mean")
+    if isinstance(loss_fn, nn.Module) and reduction != "mean":
+        raise ValueError(
+            f"loss_fn has reduction={reduction!r}, but the loop weights each batch's mean loss by its size; "
+            f"build it with the default reduction='mean', e.g. {type(loss_fn).__name__}()."
+        )
+
+
+def _check_training_args(model: nn.Module, loss_fn: Callable, optimizer: torch.optim.Optimizer | None) -> torch.device:
+    """Check what every loop needs; return the one device the model lives on."""
+    check.module("model", model)
+    _check_loss_fn(loss_fn)
+    if optimizer is not None:
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise TypeError(
+                f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}; "
+                "build one with torch.optim.SGD(model.parameters(), lr=0.01)."
+            )
+        own = {id(p) for p in model.parameters()}
+        if not any(id(p) in own for group in optimizer.param_groups for p in group["params"]):
+            raise ValueError(
+                "the optimizer holds none of the model's parameters, so training would change nothing; "
+                "build it from this model: torch.optim.SGD(model.parameters(), lr=0.01)."
+            )
+    return check.model_device(model)  # a split or 'meta' model fails here, before any training
+
+
+def scheduler_timing(
+    scheduler: Scheduler | None, optimizer: torch.optim.Optimizer, step: Literal["batch", "epoch"] | None = None
+) -> str | None:
+    """When ``scheduler`` steps: ``"batch"`` (OneCycleLR, CyclicLR) or ``"epoch"`` (the others), unless ``step`` says."""
+    if scheduler is None:
+        return None
+    if isinstance(scheduler, torch.optim.Optimizer):
+        raise TypeError("scheduler is an optimizer (it would take a second step per batch); pass a learning-rate scheduler, e.g. torch.optim.lr_scheduler.StepLR(optimizer, 10).")
+    if not isinstance(scheduler, (LRScheduler, ReduceLROnPlateau)):
+        raise TypeError(f"scheduler must be a torch.optim.lr_scheduler object, got {type(scheduler).__name__}; pass scheduler=None to train without one.")
+    if scheduler.optimizer is not optimizer:
+        raise ValueError("the scheduler was built on another optimizer, so the learning rate would never change; build it on the optimizer you pass to fit.")
+    if step not in (None, "batch", "epoch"):
+        raise ValueError(f"scheduler_step must be 'batch', 'epoch' or None (chosen from the scheduler's type), got {step!r}.")
+    if step == "batch" and isinstance(scheduler, ReduceLROnPlateau):
+        raise ValueError("ReduceLROnPlateau reads the validation loss once per epoch; pass scheduler_step='epoch' (or leave it None).")
+    return step or ("batch" if isinstance(scheduler, (OneCycleLR, CyclicLR)) else "epoch")
+
+
+# --- one pass over the data -----------------------------------------------------------------------
+
+
 def _run_epoch(
     model: nn.Module,
-    data: tuple[torch.Tensor, torch.Tensor] | Iterable[Batch],
-    loss_fn: nn.Module,
+    data: Data,
+    loss_fn: Callable,
     optimizer: torch.optim.Optimizer | None,
     metric_fn: MetricFn | None,
-    scheduler: LRScheduler | None = None,
-    check_labels: bool = False,
+    device: torch.device,
+    batch_scheduler: Scheduler | None = None,
+    first: bool = False,
     name: str = "data",
 ) -> dict[str, float]:
-    device = check.model_device(model)
     # Sums stay on the device: calling .item() per batch would stall a GPU every step.
     loss_sum = torch.zeros((), device=device)
-    metric_sum = torch.zeros((), device=device)
+    metric_dtype = torch.float32 if device.type == "mps" else torch.float64  # MPS has no float64
+    metric_sum = torch.zeros((), device=device, dtype=metric_dtype)
     n_samples = 0
     for X, y in _as_batches(data, name):
         X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
         y_pred = model(X)  # 1. forward pass
-        if check_labels:  # first batch only: one cheap look before a GPU could hit a device-side assert
-            check_labels = False
-            problem = _label_problem(loss_fn, y_pred, y)
-            if problem:
-                raise ValueError(problem)
-        try:
-            loss = loss_fn(y_pred, y)  # 2. how wrong were we?
-        except (IndexError, RuntimeError) as exc:  # the loss's own message is cryptic: say what is wrong
-            problem = _label_problem(loss_fn, y_pred, y)
-            if problem:
-                raise ValueError(problem) from exc
-            raise
+        if first:
+            first = False
+            _check_first_batch(loss_fn, metric_fn, y_pred, y)
+        loss = _loss(loss_fn, y_pred, y)  # 2. how wrong were we?
         if optimizer is not None:
             optimizer.zero_grad()  # 3. forget the previous batch's gradients
             loss.backward()  # 4. gradients of the loss for every parameter
             optimizer.step()  # 5. nudge the parameters downhill
-            if scheduler is not None:
-                scheduler.step()  # per batch, as OneCycleLR expects
+            if batch_scheduler is not None:
+                batch_scheduler.step()  # a per-batch schedule such as OneCycleLR
         loss_sum += loss.detach() * len(X)
         if metric_fn is not None:
-            metric_sum += metric_fn(y_pred.detach(), y)
+            metric_sum += torch.as_tensor(metric_fn(y_pred.detach(), y)).to(metric_dtype) * len(X)
         n_samples += len(X)
     if n_samples == 0:
-        raise ValueError("the data yielded no batches; check that the dataset or DataLoader is not empty.")
+        raise ValueError(f"{name} yielded no batches; check that the dataset or DataLoader is not empty.")
     result = {"loss": loss_sum.item() / n_samples}
     if metric_fn is not None:
         result["metric"] = metric_sum.item() / n_samples
     return result
 
 
+def _loss(loss_fn: Callable, y_pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    try:
+        loss = loss_fn(y_pred, y)
+    except (IndexError, RuntimeError) as exc:  # the loss's own message is cryptic: say what is wrong
+        problem = _label_problem(loss_fn, y_pred, y)
+        if problem:
+            raise ValueError(problem) from exc
+        raise
+    if not isinstance(loss, torch.Tensor) or loss.ndim != 0:
+        shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
+        raise ValueError(f"loss_fn must return one number (the batch mean), got {shape}; reduce it with .mean().")
+    return loss
+
+
 def train_step(
     model: nn.Module,
-    data: tuple[torch.Tensor, torch.Tensor] | Iterable[Batch],
+    data: Data,
     loss_fn: nn.Module,
     optimizer: torch.optim.Optimizer,
-    metric_fn: MetricFn | None = None,
-    scheduler: LRScheduler | None = None,
+    metric: str | MetricFn | None = None,
+    scheduler: Scheduler | None = None,
 ) -> dict[str, float]:
     """Train on every batch of ``data`` once; return the mean ``loss`` (and ``metric``).
 
-    ``scheduler``, if given, steps after every optimizer step (once per batch).
+    A per-batch scheduler (OneCycleLR) steps after every optimizer step, any other once at the end.
+    Written by hand in 04_training_loop, "The five steps".
     """
-    _check_training_args(model, loss_fn, optimizer)
+    device = _check_training_args(model, loss_fn, optimizer)
+    timing = scheduler_timing(scheduler, optimizer)
+    _, metric_fn = _resolve_metric(metric)
     model.train()
-    return _run_epoch(model, data, loss_fn, optimizer, metric_fn, scheduler, check_labels=True)
+    result = _run_epoch(model, data, loss_fn, optimizer, metric_fn, device, scheduler if timing == "batch" else None, first=True)
+    _step_epoch_scheduler(scheduler if timing == "epoch" else None, result["loss"])
+    return result
 
 
-def _check_training_args(model: nn.Module, loss_fn: Callable, optimizer: torch.optim.Optimizer | None) -> None:
-    check.module("model", model)
-    if not callable(loss_fn):
-        raise TypeError(f"loss_fn must be callable like nn.MSELoss(), got {type(loss_fn).__name__}; pass an instance, e.g. nn.MSELoss().")
-    if isinstance(loss_fn, type):
-        raise TypeError(f"loss_fn is the class {loss_fn.__name__}, not an instance; pass {loss_fn.__name__}() with parentheses.")
-    if optimizer is None:
-        return
-    if not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(
-            f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}; "
-            "build one with torch.optim.SGD(model.parameters(), lr=0.01)."
-        )
-    own = {id(p) for p in model.parameters()}
-    if not any(id(p) in own for group in optimizer.param_groups for p in group["params"]):
-        raise ValueError(
-            "the optimizer holds none of the model's parameters, so training would change nothing; "
-            "build it from this model: torch.optim.SGD(model.parameters(), lr=0.01)."
-        )
+def evaluate(model: nn.Module, data: Data, loss_fn: nn.Module, metric: str | MetricFn | None = None) -> dict[str, float]:
+    """Mean ``loss`` (and ``metric``) over ``data`` in eval mode, without tracking gradients.
+
+    The straight-line notebooks call this pass the *test step*. Written by hand in 04_training_loop, "The five steps".
+    """
+    device = _check_training_args(model, loss_fn, None)
+    _, metric_fn = _resolve_metric(metric)
+    return _evaluate(model, data, loss_fn, metric_fn, device, first=True)
 
 
-def evaluate(
-    model: nn.Module,
-    data: tuple[torch.Tensor, torch.Tensor] | Iterable[Batch],
-    loss_fn: nn.Module,
-    metric_fn: MetricFn | None = None,
-) -> dict[str, float]:
-    """Mean ``loss`` (and ``metric``) over ``data`` in eval mode, without tracking gradients."""
-    _check_training_args(model, loss_fn, None)
-    return _evaluate(model, data, loss_fn, metric_fn, check_labels=True)
-
-
-def _evaluate(
-    model: nn.Module, data, loss_fn: nn.Module, metric_fn: MetricFn | None, check_labels: bool, name: str = "data"
-) -> dict[str, float]:
+def _evaluate(model: nn.Module, data: Data, loss_fn: Callable, metric_fn: MetricFn | None, device: torch.device, first: bool, name: str = "data") -> dict[str, float]:
     model.eval()
     with torch.inference_mode():
-        return _run_epoch(model, data, loss_fn, None, metric_fn, check_labels=check_labels, name=name)
+        return _run_epoch(model, data, loss_fn, None, metric_fn, device, first=first, name=name)
 
 
-test_step = evaluate  # the name the straight-line notebooks use for the same job
+def _step_epoch_scheduler(scheduler: Scheduler | None, monitored_loss: float) -> None:
+    if scheduler is None:
+        return
+    if isinstance(scheduler, ReduceLROnPlateau):
+        scheduler.step(monitored_loss)
+    else:
+        scheduler.step()
+
+
+# --- fit: the loop, and the small steps it calls ----------------------------------------------------
 
 
 def fit(
     model: nn.Module,
-    train_data: tuple[torch.Tensor, torch.Tensor] | Iterable[Batch],
+    train_data: Data,
     loss_fn: nn.Module,
     optimizer: torch.optim.Optimizer,
     epochs: int,
     *,
-    val_data: tuple[torch.Tensor, torch.Tensor] | Iterable[Batch] | None = None,
-    metric_fn: MetricFn | None = None,
-    metric_name: str = "accuracy",
-    scheduler: LRScheduler | None = None,
+    val_data: Data | None = None,
+    metric: str | MetricFn | None = None,
+    scheduler: Scheduler | None = None,
+    scheduler_step: Literal["batch", "epoch"] | None = None,
     start_epoch: int = 0,
     seed: int | None = None,
     print_every: int | None = None,
     decimals: int = 4,
     progress: bool = False,
     checkpoint_path: str | Path | None = None,
+    last_checkpoint_path: str | Path | None = None,
     on_epoch_end: Callable[[History], None] | None = None,
 ) -> History:
-    """Train for ``epochs`` epochs, evaluating on ``val_data`` after each; return the ``History``.
+    """Train for ``epochs`` epochs, validating after each; return the ``History`` (options: module docstring).
 
-    ``metric_fn(y_pred, y)`` returns a per-batch *sum* (e.g. ``correct_count``) that is
-    averaged over samples. With ``seed``, each epoch re-seeds with ``seed + epoch`` (and a
-    loader whose sampler has ``set_epoch`` gets the epoch), so a run resumed from a
-    checkpoint at ``start_epoch`` repeats exactly what the uninterrupted run would have done. With ``checkpoint_path``, the best epoch by validation loss is
-    saved there. ``print_every`` prints a line every that many epochs, floats rounded to
-    ``decimals`` (2 suits CNN training, which no two kinds of hardware repeat to 4 decimals).
-    ``KeyboardInterrupt`` and a non-finite loss end training early with the history so far;
-    ``History.stop_reason`` says why.
+    Ctrl-C and a non-finite loss stop early; ``History.stop_reason`` says why and how to go on. Written by hand in 04_training_loop, "The five steps" and "Mini-batches".
     """
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be a positive int, got {epochs!r}; try epochs=10.")
-    _check_training_args(model, loss_fn, optimizer)
+    device = _check_fit_args(**locals())
+    timing = scheduler_timing(scheduler, optimizer, scheduler_step)
+    metric_name, metric_fn = _resolve_metric(metric)
+    history = History(metric_name=metric_name)
+    for epoch in _epoch_range(start_epoch, epochs, progress):
+        try:
+            _prepare_epoch(train_data, seed, epoch)
+            train, val, history.stop_reason = _train_and_validate(
+                model, train_data, val_data, loss_fn, optimizer, metric_fn, device,
+                scheduler if timing == "batch" else None, epoch, first=epoch == start_epoch,
+            )
+            if history.stop_reason:
+                break
+            _step_epoch_scheduler(scheduler if timing == "epoch" else None, (val or train)["loss"])
+            _record(history, epoch, train, val)
+            _save_checkpoints(history, model, optimizer, scheduler, checkpoint_path, last_checkpoint_path)
+            if print_every and (epoch - start_epoch) % print_every == 0:
+                print(_epoch_line(history, decimals))
+            if on_epoch_end is not None:
+                on_epoch_end(history)
+        except KeyboardInterrupt:
+            history.stop_reason = _interrupted_reason(history, epoch, timing, last_checkpoint_path)
+            break
+    if history.stop_reason:
+        print(history.stop_reason)
+    return history
+
+
+def _train_and_validate(
+    model, train_data, val_data, loss_fn, optimizer, metric_fn, device, batch_scheduler, epoch: int, first: bool
+) -> tuple[dict[str, float], dict[str, float] | None, str | None]:
+    """One training pass and one validation pass: ``(train, val, stop_reason)``; NaN weights are rolled back."""
+    weights_before = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    model.train()
+    train = _run_epoch(model, train_data, loss_fn, optimizer, metric_fn, device, batch_scheduler, first, "train_data")
+    val = None if val_data is None else _evaluate(model, val_data, loss_fn, metric_fn, device, first, "val_data")
+    stop_reason = _non_finite_reason(epoch, train, val, train_data, val_data)
+    if stop_reason and not math.isfinite(train["loss"]):
+        model.load_state_dict(weights_before)  # keep the last finite weights
+    return train, val, stop_reason
+
+
+def _check_fit_args(
+    model, train_data, loss_fn, optimizer, epochs, val_data, metric, start_epoch, seed, print_every, decimals,
+    checkpoint_path, last_checkpoint_path, on_epoch_end, **_,
+) -> torch.device:
+    """Every argument check of ``fit`` in one place; return the model's device."""
+    check.positive_int("epochs", epochs, 10)
+    device = _check_training_args(model, loss_fn, optimizer)
     _as_batches(train_data, "train_data")
     if val_data is not None:
         _as_batches(val_data, "val_data")
-    check.model_device(model)  # a split or 'meta' model fails here, before any training
     check.non_negative_int("start_epoch", start_epoch, 0)
     if seed is not None:
         check.non_negative_int("seed", seed, 42)
     if print_every is not None:
         check.positive_int("print_every", print_every, 1)
     check.non_negative_int("decimals", decimals, 4)
-    if scheduler is not None and not hasattr(scheduler, "step"):
-        raise TypeError(f"scheduler must be a learning-rate scheduler with .step(), got {type(scheduler).__name__}; pass scheduler=None to train without one.")
-    if metric_fn is not None and not callable(metric_fn):
-        raise TypeError(f"metric_fn must be callable like correct_count, got {type(metric_fn).__name__}; pass metric_fn=correct_count.")
     if checkpoint_path is not None and val_data is None:
         raise ValueError("checkpoint_path keeps the best epoch by validation loss, so it needs val_data too.")
-    history = History(metric_name=metric_name if metric_fn is not None else None)
+    for name, path in (("checkpoint_path", checkpoint_path), ("last_checkpoint_path", last_checkpoint_path)):
+        if path is not None:
+            check.path(name, path)
+    if on_epoch_end is not None and not callable(on_epoch_end):
+        raise TypeError(f"on_epoch_end must be a function taking the History, got {type(on_epoch_end).__name__}; pass e.g. a LiveLossPlot().")
+    return device
+
+
+def _epoch_range(start_epoch: int, epochs: int, progress: bool) -> Iterable[int]:
     epoch_range = range(start_epoch, start_epoch + epochs)
     if progress:
         from tqdm.auto import tqdm
 
-        epoch_range = tqdm(epoch_range, desc="epochs")
-    for epoch in epoch_range:
-        try:
-            if seed is not None:
-                set_seed(seed + epoch)
-            sampler = getattr(train_data, "sampler", None)
-            if hasattr(sampler, "set_epoch"):
-                sampler.set_epoch(epoch)  # the shuffle order of this epoch, also when resuming
-            model.train()
-            train = _run_epoch(
-                model, train_data, loss_fn, optimizer, metric_fn, scheduler,
-                check_labels=epoch == start_epoch, name="train_data",
-            )
-            if not math.isfinite(train["loss"]):
-                history.stop_reason = (
-                    f"stopped at epoch {epoch}: the training loss became {train['loss']}. "
-                    "The learning rate is probably too large; try one 10x smaller."
-                )
-                print(history.stop_reason)
-                break
-            val = (
-                _evaluate(model, val_data, loss_fn, metric_fn, epoch == start_epoch, name="val_data")
-                if val_data is not None
-                else None
-            )
-        except KeyboardInterrupt:
-            history.stop_reason = (
-                f"interrupted during epoch {epoch}; the history holds the epochs before it and the model "
-                f"keeps the weights of its last completed step. To go on, call fit again with "
-                f"start_epoch={epoch}; for an exact resume, first load the checkpoint saved after epoch {epoch - 1}."
-            )
-            print(history.stop_reason)
-            break
-        _record(history, epoch, train, val)
-        if val is not None and (history.best_val_loss is None or val["loss"] < history.best_val_loss):
-            history.best_epoch, history.best_val_loss = epoch, val["loss"]
-            if checkpoint_path is not None:
-                from workflow_utils.checkpoint import save_checkpoint
+        return tqdm(epoch_range, desc="epochs")
+    return epoch_range
 
-                save_checkpoint(
-                    checkpoint_path, model, optimizer, epoch=epoch, best_val_loss=val["loss"], scheduler=scheduler
-                )
-        if print_every and (epoch - start_epoch) % print_every == 0:
-            print(_epoch_line(history, decimals))
-        if on_epoch_end is not None:
-            on_epoch_end(history)
-    return history
+
+def _prepare_epoch(train_data: Data, seed: int | None, epoch: int) -> None:
+    """Seed the epoch and tell the sampler which epoch it is, so a resumed run repeats exactly."""
+    if seed is not None:
+        set_seed(seed + epoch)
+    sampler = getattr(train_data, "sampler", None)
+    if hasattr(sampler, "set_epoch"):
+        sampler.set_epoch(epoch)  # the shuffle order of this epoch, also when resuming
+
+
+def _non_finite_reason(epoch: int, train: dict, val: dict | None, train_data: Data, val_data: Data | None) -> str | None:
+    """Why the epoch's losses are not finite (which data tensor holds NaN/inf, or the learning rate), or None."""
+    for name, result, data in (("training", train, train_data), ("validation", val, val_data)):
+        if result is None or math.isfinite(result["loss"]):
+            continue
+        kept = "the weights from before this epoch" if name == "training" else "its weights"
+        where = _find_non_finite(data, "train_data" if name == "training" else "val_data")
+        if where:
+            return f"stopped at epoch {epoch}: the {name} loss became {result['loss']} because {where}; clean or drop those rows (the model keeps {kept})."
+        if name == "training":
+            return (
+                f"stopped at epoch {epoch}: the training loss became {result['loss']}. The learning rate is probably "
+                f"too large; try one 10x smaller (the model keeps {kept})."
+            )
+        return f"stopped at epoch {epoch}: the validation loss became {result['loss']} while the training loss is finite; check the model's output on val_data."
+    return None
+
+
+def _find_non_finite(data: Data, name: str) -> str | None:
+    """Where the first NaN/inf input or target of ``data`` is, in words, or None when all are finite."""
+    for i, (X, y) in enumerate(_as_batches(data, name)):
+        for label, t in (("inputs X", X), ("targets y", y)):
+            if isinstance(t, torch.Tensor) and t.is_floating_point() and not torch.isfinite(t).all():
+                return f"{name}'s {label} hold NaN or inf (first in batch {i})"
+    return None
+
+
+def _interrupted_reason(history: History, epoch: int, timing: str | None, last_checkpoint_path: str | Path | None) -> str:
+    """What a Ctrl-C during ``epoch`` kept, and advice that works as printed."""
+    done = history.epochs[-1] + 1 if history.epochs else epoch
+    head = f"interrupted {'after' if done > epoch else 'during'} epoch {epoch}; the history holds epochs up to {done - 1}"
+    if last_checkpoint_path is not None and history.epochs:
+        return (
+            f"{head}. To resume exactly, rebuild model, optimizer and scheduler, call "
+            f"load_checkpoint({str(last_checkpoint_path)!r}, model, optimizer, scheduler=scheduler), "
+            f"then fit(..., start_epoch={done}) for the remaining epochs."
+        )
+    if timing == "batch":
+        return (
+            f"{head} and the model its last completed step. The per-batch scheduler has used its steps for "
+            "this run, so rebuild optimizer and scheduler to train again; pass last_checkpoint_path= to be able to resume."
+        )
+    return (
+        f"{head} and the model its last completed step. To go on, call fit again with start_epoch={done} "
+        "(not an exact resume: pass last_checkpoint_path= for that)."
+    )
 
 
 def _record(history: History, epoch: int, train: dict[str, float], val: dict[str, float] | None) -> None:
@@ -300,6 +501,19 @@ def _record(history: History, epoch: int, train: dict[str, float], val: dict[str
         history.val_loss.append(val["loss"])
         if "metric" in val:
             history.val_metric.append(val["metric"])
+        if history.best_val_loss is None or val["loss"] < history.best_val_loss:
+            history.best_epoch, history.best_val_loss = epoch, val["loss"]
+
+
+def _save_checkpoints(history: History, model, optimizer, scheduler, best_path, last_path) -> None:
+    """Write the best epoch (when this one is it) and the last completed epoch, if asked for."""
+    from workflow_utils.checkpoint import save_checkpoint
+
+    done = history.epochs[-1] + 1  # checkpoints record the number of epochs completed
+    if best_path is not None and history.best_epoch == history.epochs[-1]:
+        save_checkpoint(best_path, model, optimizer, epoch=done, best_val_loss=history.best_val_loss, scheduler=scheduler)
+    if last_path is not None:
+        save_checkpoint(last_path, model, optimizer, epoch=done, best_val_loss=history.best_val_loss, scheduler=scheduler)
 
 
 def _epoch_line(history: History, decimals: int = 4) -> str:
@@ -320,7 +534,8 @@ def digits_recipe(
     """The series' tested settings for the digits CNN: ``(loss_fn, optimizer, scheduler)``.
 
     Cross-entropy with label smoothing 0.1, AdamW (weight decay 1e-4) and a one-cycle learning
-    rate peaking at ``lr``; pass the scheduler to ``fit``, which steps it once per batch.
+    rate peaking at ``lr``; ``fit`` steps the one-cycle scheduler once per batch.
+    Tried out in 04_training_loop, "A recipe that reaches 99 %".
     """
     check.module("model", model)
     check.positive_number("lr", lr, 2e-3)
@@ -329,5 +544,5 @@ def digits_recipe(
         raise ValueError(f"steps_per_epoch must be a positive int (use len(train_loader)), got {steps_per_epoch!r}.")
     loss_fn = nn.CrossEntropyLoss(label_smoothing=0.1)  # don't push the logits to infinity
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps_per_epoch)
+    scheduler = OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps_per_epoch)
     return loss_fn, optimizer, scheduler

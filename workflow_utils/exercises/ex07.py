@@ -99,7 +99,7 @@ q2 = Exercise(
     "rerun steps 2 to 4 with model = DigitsMLP().to(device), and a new digits_recipe for it.",
     "torch.manual_seed(42)\nmlp = DigitsMLP().to(device)\n"
     "mlp_loss, mlp_opt, mlp_sched = digits_recipe(mlp, epochs, steps_per_epoch=len(digits.train))\n"
-    "fit(mlp, digits.train, mlp_loss, mlp_opt, epochs, val_data=digits.val, metric_fn=correct_count,\n"
+    "fit(mlp, digits.train, mlp_loss, mlp_opt, epochs, val_data=digits.val, metric='accuracy',\n"
     "    scheduler=mlp_sched, seed=42)",
 )
 q3 = Exercise(
