@@ -7,13 +7,13 @@ NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb notebooks/solutions/*.ipynb))
 # JupyterLab refuses to run as root unless told it may.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
 
-.PHONY: install lab test test-robust bench notebooks slides clean
+.PHONY: install lab test test-robust test-wheel bench notebooks slides clean
 
 install: $(STAMP)
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -r requirements.txt -e .
+	$(BIN)/python -m pip install -r requirements.txt  # the package, editable, with its lab and test extras
 	$(BIN)/python slides/build_slides.py --fetch-only || echo "note: reveal.js not installed yet; make slides will try again"
 	touch $@
 
@@ -31,6 +31,10 @@ test: $(STAMP)
 # Notebooks under real use: fresh copy, reverse order, twice in a row, two at a time, no network.
 test-robust: $(STAMP)
 	$(PARALLEL_ENV) $(BIN)/python -m pytest tests/robustness -p no:cacheprovider $(PYTEST_ARGS)
+
+# The wheel alone (make test runs it too): its files and Requires-Dist, then imported from a fresh venv.
+test-wheel: $(STAMP)
+	$(BIN)/python -m pytest tests/test_packaging.py -m wheel -p no:cacheprovider $(PYTEST_ARGS)
 
 # Measures speed and quality against the targets; prints a table, writes benchmarks/results/latest.json.
 bench: $(STAMP)
