@@ -5,4 +5,9 @@ Modules follow the workflow steps: ``device``, ``data``, ``models``, ``engine``
 package has no side effects: nothing is seeded, downloaded or moved to a device.
 """
 
-__version__ = "0.1.0"
+from importlib import metadata
+
+try:  # the version lives in pyproject.toml only; the installed metadata carries it
+    __version__ = metadata.version("workflow_utils")
+except metadata.PackageNotFoundError:  # a source checkout used without `pip install -e .`
+    __version__ = "0+unknown"

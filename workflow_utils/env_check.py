@@ -1,25 +1,34 @@
 """Check that the packages the series needs are installed: one [OK]/[FAIL] line each.
 
-Run it from a terminal with ``python -m workflow_utils.env_check``.
+Run it from a terminal with ``python -m workflow_utils.env_check``. The list is not kept
+here: it is read from the installed package's metadata, i.e. from ``dependencies`` in
+``pyproject.toml`` as of the last ``make install``. A dependency without a ``>=`` floor
+(``packaging``, which this module imports itself) is not listed.
 """
 
 from __future__ import annotations
 
 from importlib import metadata
 
+from packaging.requirements import Requirement
 from packaging.version import InvalidVersion, Version
 
-# distribution name -> lowest version the series is tested against
-REQUIRED: dict[str, str] = {
-    "torch": "2.6",
-    "torchvision": "0.21",
-    "numpy": "1.24",
-    "matplotlib": "3.7",
-    "scikit-learn": "1.3",
-    "pillow": "10",
-    "tqdm": "4.66",
-    "ipywidgets": "8.1",
-}
+PACKAGE = "workflow_utils"
+
+
+def lower_bound(requirement: str) -> tuple[str, str] | None:
+    """Return (name, minimum) for a runtime 'name>=minimum' requirement, else None."""
+    req = Requirement(requirement)
+    if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+        return None  # an optional extra (lab, test, ui) or another platform's package
+    floors = [spec.version for spec in req.specifier if spec.operator == ">="]
+    return (req.name, floors[0]) if floors else None
+
+
+def required_packages(package: str = PACKAGE) -> dict[str, str]:
+    """Return {distribution: minimum} from the installed package's runtime requirements."""
+    pairs = (lower_bound(line) for line in metadata.requires(package) or [])
+    return dict(pair for pair in pairs if pair is not None)
 
 
 def check_package(name: str, minimum: str) -> tuple[bool, str]:
@@ -41,7 +50,13 @@ def check_package(name: str, minimum: str) -> tuple[bool, str]:
 
 def check_environment(required: dict[str, str] | None = None) -> bool:
     """Print one line per required package; return True when all are fine."""
-    results = [check_package(name, minimum) for name, minimum in (required or REQUIRED).items()]
+    if required is None:
+        try:
+            required = required_packages(PACKAGE)
+        except metadata.PackageNotFoundError:
+            print(f"[FAIL] {PACKAGE}: not installed, so its requirements are unknown; run `make install`")
+            return False
+    results = [check_package(name, minimum) for name, minimum in required.items()]
     for _, line in results:
         print(line)
     return all(ok for ok, _ in results)
