@@ -301,7 +301,7 @@ def lstsq_line(X: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
     return w, b
 
 
-def train_line(
+def fit_line_until(
     loss_fn: nn.Module, make_opt: Callable, max_epochs: int, device: torch.device, stop_tol: float | None = None
 ) -> tuple[float, float, int]:
     """Train a seed-42 line full-batch; stop once |Δw|, |Δb| <= ``stop_tol`` (if given). Return w, b, epochs."""
@@ -330,14 +330,14 @@ def bench_line(device: torch.device, max_epochs: int = 2000) -> list[Row]:
     X, y = make_line_data(TRUE_W, TRUE_B)
     X_train, y_train, _, _ = split_data(X, y)
     ls_w, ls_b = lstsq_line(X_train, y_train)
-    w, b, _ = train_line(nn.L1Loss(), lambda p: torch.optim.SGD(p, lr=0.01), 100, device)
+    w, b, _ = fit_line_until(nn.L1Loss(), lambda p: torch.optim.SGD(p, lr=0.01), 100, device)
     rows = [
         row("line reference L1 + SGD lr 0.01, 100 ep: w / b", [w, b], fmt="{:.4f}"),
         row("  |Δw| / |Δb| vs truth (0.7, 0.3)", [abs(w - TRUE_W), abs(b - TRUE_B)], fmt="{:.4f}"),
         row("  |Δw| / |Δb| vs lstsq on train", [abs(w - ls_w), abs(b - ls_b)], fmt="{:.4f}"),
     ]
     for name, (make_loss, make_opt) in LINE_METHODS.items():
-        seconds, (w, b, epochs) = timed(lambda: train_line(make_loss(), make_opt, max_epochs, device, LINE_TOL), device)
+        seconds, (w, b, epochs) = timed(lambda: fit_line_until(make_loss(), make_opt, max_epochs, device, LINE_TOL), device)
         reached = max(abs(w - TRUE_W), abs(b - TRUE_B)) <= LINE_TOL
         rows += [
             row(f"line {name}: epochs to |Δ| <= {LINE_TOL}", epochs if reached else f"> {max_epochs}", fmt="{:d}"),

@@ -380,8 +380,8 @@ def test_ex07_q1_drawn_one(digits_reader, capsys):
 def test_ex07_q2_trained_mlp(digits_reader, monkeypatch, capsys):
     from workflow_utils.models import DigitsCNN, DigitsMLP
 
-    root, _, mlp, _ = digits_reader
-    monkeypatch.chdir(root)  # the check scores on data/digits next to the notebook
+    _, _, mlp, _ = digits_reader
+    monkeypatch.chdir(digits_reader[0].parent)  # any folder will do: the check reads no files
     assert verdict(ex07.q2, mlp, capsys=capsys)[0]
     assert "that is the CNN" in verdict(ex07.q2, DigitsCNN(), capsys=capsys)[1]
     torch.manual_seed(0)
@@ -408,3 +408,30 @@ def test_ex07_q3_batch_reader(digits_reader, capsys):
     assert "(N, 1, 8, 8)" in verdict(ex07.q3, one_image, read_digit, capsys=capsys)[1]
     wrong_dim = reader(lambda d: digits.normalize(d / 16).unsqueeze(1), softmax_dim=0)
     assert "softmax over dim=1" in verdict(ex07.q3, wrong_dim, read_digit, capsys=capsys)[1]
+
+
+def test_checks_leave_the_callers_folder_and_random_state_alone(tmp_path, monkeypatch, capsys):
+    """Checks neither write data/digits into the current folder nor re-seed the caller's RNG."""
+    from workflow_utils.data import TensorImageDataset, make_loader
+    from workflow_utils.exercises import ex04
+    from workflow_utils.models import DigitsMLP
+
+    monkeypatch.chdir(tmp_path)
+    torch.manual_seed(123)
+    state = torch.random.get_rng_state()
+
+    def train_one_step(model, X, y, loss_fn, optimizer):
+        loss = loss_fn(model(X), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return loss.item()
+
+    assert verdict(ex04.q3, train_one_step, capsys=capsys)[0]
+    assert torch.equal(torch.random.get_rng_state(), state)  # ex04.q3 used to leave the RNG at seed 0
+    assert not verdict(ex01.q3, 0.3, 0.4, capsys=capsys)[0]
+    loader = make_loader(TensorImageDataset(torch.rand(5, 1, 8, 8), torch.arange(5)), batch_size=32)
+    assert "32 images" in verdict(ex01.q4, loader, capsys=capsys)[1]
+    torch.manual_seed(0)
+    assert "train it" in verdict(ex07.q2, DigitsMLP(), capsys=capsys)[1]
+    assert list(tmp_path.iterdir()) == []  # no data/digits written here

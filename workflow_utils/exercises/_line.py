@@ -23,7 +23,7 @@ def new_line_run(momentum: float = 0.0) -> tuple[nn.Module, torch.optim.Optimize
     return model, torch.optim.SGD(model.parameters(), lr=0.01, momentum=momentum)
 
 
-def train_line(model: nn.Module, optimizer: torch.optim.Optimizer, epochs: int, scheduler=None) -> nn.Module:
+def train_reference_line(model: nn.Module, optimizer: torch.optim.Optimizer, epochs: int, scheduler=None) -> nn.Module:
     """``epochs`` full-batch L1 steps on the training split, as the notebooks' ``fit`` calls do."""
     from workflow_utils.engine import fit
 

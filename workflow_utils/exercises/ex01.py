@@ -33,20 +33,20 @@ def _split(X_train: Any, X_test: Any) -> str | None:
 
 
 def _stats(mean: Any, std: Any) -> str | None:
-    from workflow_utils.data import DIGITS_SPLITS, read_image_folder, write_digits_image_folder
+    from workflow_utils.exercises._digits import digits_splits
 
-    root = write_digits_image_folder("data/digits")
-    train, _ = read_image_folder(root, "train")
+    splits = digits_splits()
+    train, _ = splits["train"]
     if abs(float(mean) - train.mean().item()) < 5e-5 and abs(float(std) - train.std().item()) < 5e-5:
         return None
-    everything = torch.cat([read_image_folder(root, split)[0] for split in DIGITS_SPLITS])
+    everything = torch.cat([images for images, _ in splits.values()])
     if abs(float(mean) - everything.mean().item()) < 5e-5:
         return "that is the mean over all three splits: leakage. Use the training split only."
     return "expected the mean and std of the training pixels on the 0..1 scale."
 
 
 def _val_loader(loader: Any) -> str | None:
-    from workflow_utils.data import load_digits_data
+    from workflow_utils.exercises._digits import digits_splits
 
     batches = list(loader)
     if not batches or len(batches[0]) != 2:
@@ -54,7 +54,7 @@ def _val_loader(loader: Any) -> str | None:
     if len(batches[0][1]) != 32:
         return f"the first batch should hold 32 images, got {len(batches[0][1])}."
     labels = torch.cat([y for _, y in batches])
-    expected = load_digits_data("data/digits").val.dataset.labels
+    expected = digits_splits()["val"][1]
     if len(labels) != len(expected):
         return f"the loader should cover all {len(expected)} validation images once, got {len(labels)}."
     if not torch.equal(labels, expected):

@@ -9,16 +9,16 @@ import torch
 from torch import nn
 
 from workflow_utils.exercises import Exercise
-from workflow_utils.exercises._line import new_line_run, train_line
+from workflow_utils.exercises._line import new_line_run, train_reference_line
 
 
 def _trained(epochs: int, scheduler_gamma: float | None = None) -> nn.Module:
     model, optimizer = new_line_run()
     scheduler = torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=scheduler_gamma) if scheduler_gamma else None
-    return train_line(model, optimizer, epochs, scheduler)
+    return train_reference_line(model, optimizer, epochs, scheduler)
 
 
-def _same_line(model: Any, expected: nn.Module, wrong: dict[str, nn.Module]) -> str | None:
+def _line_verdict(model: Any, expected: nn.Module, wrong: dict[str, nn.Module]) -> str | None:
     if not hasattr(model, "weights") or not hasattr(model, "bias"):
         return "pass the trained LinearRegressionModel."
     got = (round(model.weights.item(), 4), round(model.bias.item(), 4))
@@ -31,11 +31,11 @@ def _same_line(model: Any, expected: nn.Module, wrong: dict[str, nn.Module]) -> 
 
 
 def _epochs_300(model: Any) -> str | None:
-    return _same_line(model, _trained(300), {"those are the values after 100 epochs; train for 300.": _trained(100)})
+    return _line_verdict(model, _trained(300), {"those are the values after 100 epochs; train for 300.": _trained(100)})
 
 
 def _decay(model: Any) -> str | None:
-    return _same_line(
+    return _line_verdict(
         model,
         _trained(1000, scheduler_gamma=0.995),
         {"without the scheduler: create ExponentialLR and call scheduler.step() every epoch.": _trained(1000)},
@@ -48,8 +48,9 @@ def _step_fn(train_one_step: Any) -> str | None:
     if not callable(train_one_step):
         return "pass your function itself (no parentheses)."
     X, y = torch.tensor([[0.0], [1.0]]), torch.tensor([[0.3], [1.0]])
-    torch.manual_seed(0)
-    model = LinearRegressionModel()
+    with torch.random.fork_rng():  # the caller's random state stays as it was
+        torch.manual_seed(0)
+        model = LinearRegressionModel()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     before = model.weights.item()
     losses = [train_one_step(model, X, y, nn.L1Loss(), optimizer) for _ in range(2)]
@@ -81,8 +82,8 @@ q1 = Exercise(
 q2 = Exercise(
     "ex04.q2",
     _decay,
-    "after optimizer.step() each epoch, call scheduler.step(); fit(..., scheduler=...) would step it every batch, "
-    "which is the same here (one batch per epoch).",
+    "after optimizer.step() each epoch, call scheduler.step(); fit(..., scheduler=...) steps an ExponentialLR "
+    "once per epoch for you.",
     "torch.manual_seed(42)\nmodel_decay = LinearRegressionModel()\n"
     "opt = torch.optim.SGD(model_decay.parameters(), lr=0.01)\n"
     "sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.995)\n"

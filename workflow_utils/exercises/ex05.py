@@ -8,12 +8,12 @@ import torch
 from torch import nn
 
 from workflow_utils.exercises import Exercise
-from workflow_utils.exercises._line import line_split, new_line_run, train_line
+from workflow_utils.exercises._line import line_split, new_line_run, train_reference_line
 
 
 def _line_errors(epochs: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Test and training errors (prediction - truth) of the seed-42 L1/SGD line after ``epochs``."""
-    model = train_line(*new_line_run(), epochs)
+    model = train_reference_line(*new_line_run(), epochs)
     X_train, y_train, X_test, y_test = line_split()
     with torch.inference_mode():
         return model(X_test) - y_test, model(X_train) - y_train

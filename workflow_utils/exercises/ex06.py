@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from workflow_utils.exercises import Exercise
-from workflow_utils.exercises._line import line_split, new_line_run, train_line
+from workflow_utils.exercises._line import line_split, new_line_run, train_reference_line
 
 
 def _load(path: Any) -> tuple[Any, str | None]:
@@ -30,7 +30,7 @@ def _load(path: Any) -> tuple[Any, str | None]:
         )
 
 
-def _same_line(state: dict, model: nn.Module) -> bool:
+def _same_weights(state: dict, model: nn.Module) -> bool:
     return all(torch.allclose(state[name].float().cpu(), value, atol=1e-5) for name, value in model.state_dict().items())
 
 
@@ -41,7 +41,7 @@ def _saved_state_dict(path: Any) -> str | None:
     if not isinstance(state, dict) or set(state) != {"weights", "bias"}:
         keys = list(state) if isinstance(state, dict) else type(state).__name__
         return f"expected model_0.state_dict() with keys ['weights', 'bias'], found {keys}."
-    if not _same_line(state, train_line(*new_line_run(), epochs=100)):
+    if not _same_weights(state, train_reference_line(*new_line_run(), epochs=100)):
         return (
             f"the file holds weights {state['weights'].item():.4f} and bias {state['bias'].item():.4f}, not "
             "model_0's trained 0.5784 and 0.3513: save model_0 after training, not a fresh model."
@@ -63,8 +63,8 @@ def _checkpoint_with_loss(path: Any) -> str | None:
         return f"'epoch' is {checkpoint['epoch']!r}; the first half ran 50 epochs."
     if isinstance(checkpoint["loss"], torch.Tensor):
         return "store the loss as a Python number with .item(), so printing it needs no tensor."
-    expected_model = train_line(*new_line_run(momentum=0.9), epochs=50)
-    if not _same_line(checkpoint["model_state"], expected_model):
+    expected_model = train_reference_line(*new_line_run(momentum=0.9), epochs=50)
+    if not _same_weights(checkpoint["model_state"], expected_model):
         return "'model_state' is not first_half_model's state after 50 epochs; save first_half_model.state_dict()."
     X_train, y_train, _, _ = line_split()
     with torch.inference_mode():
@@ -78,7 +78,7 @@ def _resume_fn(resume: Any) -> str | None:
     if not callable(resume):
         return "pass your function itself (no parentheses)."
     model, optimizer = new_line_run(momentum=0.9)
-    train_line(model, optimizer, epochs=30)
+    train_reference_line(model, optimizer, epochs=30)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "checkpoint.pth"
         torch.save({"epoch": 30, "model_state": model.state_dict(), "optimizer_state": optimizer.state_dict()}, path)
@@ -90,15 +90,15 @@ def _resume_fn(resume: Any) -> str | None:
         return "return the rebuilt model and optimizer objects first, then the epoch."
     if epochs_done != 30:
         return f"epochs_done is {epochs_done!r}, but the checkpoint says 30: return checkpoint['epoch']."
-    if not _same_line(got_model.state_dict(), model):
+    if not _same_weights(got_model.state_dict(), model):
         return "the model does not hold the saved weights: call model.load_state_dict(checkpoint['model_state'])."
     if not any(p is q for p in got_model.parameters() for q in got_opt.param_groups[0]["params"]):
         return "the optimizer updates a different model's parameters: build it from the model you return."
     if not got_opt.state:
         return "the optimizer starts cold: call optimizer.load_state_dict(checkpoint['optimizer_state'])."
-    train_line(got_model, got_opt, epochs=20)
-    straight = train_line(*new_line_run(momentum=0.9), epochs=50)
-    if not _same_line(got_model.state_dict(), straight):
+    train_reference_line(got_model, got_opt, epochs=20)
+    straight = train_reference_line(*new_line_run(momentum=0.9), epochs=50)
+    if not _same_weights(got_model.state_dict(), straight):
         return "20 more epochs from your resumed run do not match an uninterrupted 50: use SGD(lr=0.01, momentum=0.9)."
     return None
 
