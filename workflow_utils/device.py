@@ -12,6 +12,7 @@ def get_device(prefer: str | None = None) -> torch.device:
     """Return the best available device: CUDA, then Apple MPS, then CPU.
 
     ``prefer`` forces one ("cpu", "cuda" or "mps") and raises if it is not available.
+    Written by hand in 02_model, "Put the model and the data on the same device".
     """
     if prefer is not None:
         if isinstance(prefer, torch.device):
@@ -36,7 +37,10 @@ def _available(kind: str) -> bool:
 
 
 def set_seed(seed: int = 42) -> None:
-    """Seed Python, NumPy and PyTorch (every device) and prefer exact float32 kernels on GPUs."""
+    """Seed Python, NumPy and PyTorch (every device) and prefer exact float32 kernels on GPUs.
+
+    Used from 00_start_here, "Setup" on; why seeding matters is shown in 02_model, "Build the model by hand".
+    """
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}; try set_seed(42).")
     if seed >= 2**64:

@@ -4,7 +4,7 @@
 batch, or anything that yields ``(X, y)`` batches, such as a ``DataLoader``.
 Batches are moved to the model's device, so the model decides where work runs.
 
-Written by hand in 04_training_loop, "The five steps" (one pass) and "Mini-batches" (the digits loop).
+Written by hand in 04_training_loop, "The loop, by hand" (one pass) and "The mini-batch loop, by hand".
 
 ``fit``'s options:
 
@@ -210,7 +210,10 @@ def _check_training_args(model: nn.Module, loss_fn: Callable, optimizer: torch.o
 def scheduler_timing(
     scheduler: Scheduler | None, optimizer: torch.optim.Optimizer, step: Literal["batch", "epoch"] | None = None
 ) -> str | None:
-    """When ``scheduler`` steps: ``"batch"`` (OneCycleLR, CyclicLR) or ``"epoch"`` (the others), unless ``step`` says."""
+    """When ``scheduler`` steps: ``"batch"`` (OneCycleLR, CyclicLR) or ``"epoch"`` (the others), unless ``step`` says.
+
+    Used by hand in 04_training_loop, "Training the CNN properly" (a one-cycle schedule, per batch).
+    """
     if scheduler is None:
         return None
     if isinstance(scheduler, torch.optim.Optimizer):
@@ -295,7 +298,7 @@ def train_step(
     """Train on every batch of ``data`` once; return the mean ``loss`` (and ``metric``).
 
     A per-batch scheduler (OneCycleLR) steps after every optimizer step, any other once at the end.
-    Written by hand in 04_training_loop, "The five steps".
+    Written by hand in 04_training_loop, "The loop, by hand".
     """
     device = _check_training_args(model, loss_fn, optimizer)
     timing = scheduler_timing(scheduler, optimizer)
@@ -309,7 +312,7 @@ def train_step(
 def evaluate(model: nn.Module, data: Data, loss_fn: nn.Module, metric: str | MetricFn | None = None) -> dict[str, float]:
     """Mean ``loss`` (and ``metric``) over ``data`` in eval mode, without tracking gradients.
 
-    The straight-line notebooks call this pass the *test step*. Written by hand in 04_training_loop, "The five steps".
+    The straight-line notebooks call this pass the *test step*. Written by hand in 04_training_loop, "The loop, by hand".
     """
     device = _check_training_args(model, loss_fn, None)
     _, metric_fn = _resolve_metric(metric)
@@ -356,7 +359,7 @@ def fit(
 ) -> History:
     """Train for ``epochs`` epochs, validating after each; return the ``History`` (options: module docstring).
 
-    Ctrl-C and a non-finite loss stop early; ``History.stop_reason`` says why and how to go on. Written by hand in 04_training_loop, "The five steps" and "Mini-batches".
+    Ctrl-C and a non-finite loss stop early; ``History.stop_reason`` says why and how to go on. Written by hand in 04_training_loop, "The loop, by hand" and "The mini-batch loop, by hand".
     """
     device = _check_fit_args(**locals())
     timing = scheduler_timing(scheduler, optimizer, scheduler_step)
@@ -535,7 +538,7 @@ def digits_recipe(
 
     Cross-entropy with label smoothing 0.1, AdamW (weight decay 1e-4) and a one-cycle learning
     rate peaking at ``lr``; ``fit`` steps the one-cycle scheduler once per batch.
-    Tried out in 04_training_loop, "A recipe that reaches 99 %".
+    Tried out in 04_training_loop, "Training the CNN properly".
     """
     check.module("model", model)
     check.positive_number("lr", lr, 2e-3)

@@ -11,7 +11,10 @@ from workflow_utils import _validate as check
 
 
 def accuracy(y_pred: torch.Tensor, y_true: torch.Tensor) -> float:
-    """Fraction (0 to 1) of predicted class labels equal to the true labels."""
+    """Fraction (0 to 1) of predicted class labels equal to the true labels.
+
+    Written by hand in 05_evaluation, "Accuracy, by hand once".
+    """
     check.tensor("y_pred", y_pred)
     check.tensor("y_true", y_true)
     if y_pred.shape != y_true.shape:
@@ -29,7 +32,7 @@ def predict(model: nn.Module, data: torch.Tensor | Iterable) -> tuple[torch.Tens
     """Logits and true labels for ``data`` (a loader of batches, or a tensor of inputs), on the CPU.
 
     Runs in eval mode under ``torch.inference_mode()``; for a tensor of inputs the returned
-    labels are empty.
+    labels are empty. Written by hand in 05_evaluation, "The evaluation recipe".
     """
     check.module("model", model)
     device = check.model_device(model, default=None)
@@ -52,7 +55,10 @@ def predict(model: nn.Module, data: torch.Tensor | Iterable) -> tuple[torch.Tens
 
 
 def confusion_matrix(y_pred: torch.Tensor, y_true: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """Counts with rows = true class, columns = predicted class."""
+    """Counts with rows = true class, columns = predicted class.
+
+    Written by hand in 05_evaluation, "Where are the mistakes? The confusion matrix".
+    """
     check.positive_int("num_classes", num_classes, 10)
     check.tensor("y_pred", y_pred)
     check.tensor("y_true", y_true)

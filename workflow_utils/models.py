@@ -9,7 +9,10 @@ from workflow_utils import _validate as check
 
 
 class LinearRegressionModel(nn.Module):
-    """y = weights * x + bias, with both parameters written out as ``nn.Parameter``."""
+    """y = weights * x + bias, with both parameters written out as ``nn.Parameter``.
+
+    Written by hand in 02_model, "Build the model by hand".
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -22,7 +25,10 @@ class LinearRegressionModel(nn.Module):
 
 
 class LinearRegressionModelV2(nn.Module):
-    """The same line, with ``nn.Linear(1, 1)`` holding the parameters."""
+    """The same line, with ``nn.Linear(1, 1)`` holding the parameters.
+
+    Written by hand in 02_model, "The same model with `nn.Linear`".
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -33,13 +39,19 @@ class LinearRegressionModelV2(nn.Module):
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
-    """Number of (trainable) scalar parameters in ``model``."""
+    """Number of (trainable) scalar parameters in ``model``.
+
+    Written by hand in 02_model, "Look inside: `parameters()` and `state_dict()`".
+    """
     check.module("model", model)
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
 class DigitsMLP(nn.Module):
-    """A multi-layer perceptron for 8x8 digits: flatten the image, then two linear layers."""
+    """A multi-layer perceptron for 8x8 digits: flatten the image, then two linear layers.
+
+    Written by hand in 02_model, "An MLP, and why images are flattened".
+    """
 
     def __init__(self, hidden: int = 128, num_classes: int = 10, image_size: int = 8) -> None:
         super().__init__()
@@ -52,17 +64,34 @@ class DigitsMLP(nn.Module):
             nn.ReLU(),
             nn.Linear(hidden, num_classes),
         )
+        self.register_forward_pre_hook(_check_mlp_input)  # clear errors, keeping forward about the model
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pixels = self.layers[1].in_features
-        size = round(pixels**0.5)
-        if x.ndim < 2 or x.shape[1:].numel() != pixels:
-            raise ValueError(
-                f"DigitsMLP expects a batch of {size}x{size} images, shape (B, 1, {size}, {size}), got {tuple(x.shape)}; "
-                "add a batch dimension with x.unsqueeze(0), or pass greyscale images of that size."
-            )
-        _check_float_input(type(self).__name__, x, self.layers[1].weight)
-        return self.layers(x)
+        return self.layers(x)  # input checks: _check_mlp_input, run just before this
+
+
+def _check_mlp_input(model: DigitsMLP, args: tuple) -> None:
+    """Forward pre-hook: one clear error for input a DigitsMLP cannot take."""
+    x = args[0]
+    pixels = model.layers[1].in_features
+    size = round(pixels**0.5)
+    if x.ndim < 2 or x.shape[1:].numel() != pixels:
+        raise ValueError(
+            f"DigitsMLP expects a batch of {size}x{size} images, shape (B, 1, {size}, {size}), got {tuple(x.shape)}; "
+            "add a batch dimension with x.unsqueeze(0), or pass greyscale images of that size."
+        )
+    _check_float_input("DigitsMLP", x, model.layers[1].weight)
+
+
+def _check_cnn_input(model: DigitsCNN, args: tuple) -> None:
+    """Forward pre-hook: one clear error for input a DigitsCNN cannot take."""
+    x = args[0]
+    if x.ndim != 4 or x.shape[1:] != (1, 8, 8):
+        raise ValueError(
+            f"DigitsCNN expects a batch of shape (B, 1, 8, 8), got {tuple(x.shape)}; "
+            "add the channel with x.unsqueeze(1) or a batch dimension with x.unsqueeze(0)."
+        )
+    _check_float_input("DigitsCNN", x, model.classifier[-1].weight)
 
 
 def _check_float_input(name: str, x: torch.Tensor, weight: torch.Tensor) -> None:
@@ -85,7 +114,10 @@ def _conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
 
 
 class DigitsCNN(nn.Module):
-    """A small CNN for 8x8 digits: two conv blocks (8x8 -> 4x4 -> 2x2), then a linear classifier."""
+    """A small CNN for 8x8 digits: two conv blocks (8x8 -> 4x4 -> 2x2), then a linear classifier.
+
+    Written by hand in 02_model, "A small CNN".
+    """
 
     def __init__(self, channels: tuple[int, int] = (32, 64), dropout: float = 0.0, num_classes: int = 10) -> None:
         super().__init__()
@@ -102,19 +134,17 @@ class DigitsCNN(nn.Module):
             nn.Dropout(dropout),  # active in train() mode only; off by default (it did not help here)
             nn.Linear(c2 * 2 * 2, num_classes),
         )
+        self.register_forward_pre_hook(_check_cnn_input)  # clear errors, keeping forward about the model
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 4 or x.shape[1:] != (1, 8, 8):
-            raise ValueError(
-                f"DigitsCNN expects a batch of shape (B, 1, 8, 8), got {tuple(x.shape)}; "
-                "add the channel with x.unsqueeze(1) or a batch dimension with x.unsqueeze(0)."
-            )
-        _check_float_input(type(self).__name__, x, self.classifier[-1].weight)
-        return self.classifier(self.features(x))
+        return self.classifier(self.features(x))  # input checks: _check_cnn_input, run just before this
 
 
 def layer_table(model: nn.Module, input_shape: tuple[int, ...]) -> str:
-    """A text table of each leaf layer's output shape and parameter count for one dummy batch."""
+    """A text table of each leaf layer's output shape and parameter count for one dummy batch.
+
+    Used in 02_model, "A small CNN".
+    """
     check.module("model", model)
     if not (isinstance(input_shape, (tuple, list, torch.Size)) and len(input_shape) > 0
             and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in input_shape)):
