@@ -35,8 +35,13 @@ def test_train_step_updates_and_evaluate_does_not(line):
     before = model.weights.item()
     evaluate(model, (X_train, y_train), nn.L1Loss())
     assert model.weights.item() == before
+    bias_before = model.bias.item()
+    with torch.no_grad():  # the L1 gradient by hand: mean of sign(residual) * x, and of sign(residual)
+        sign = torch.sign(before * X_train + bias_before - y_train)
+        expected_w, expected_b = before - 0.1 * (sign * X_train).mean().item(), bias_before - 0.1 * sign.mean().item()
     train_step(model, (X_train, y_train), nn.L1Loss(), torch.optim.SGD(model.parameters(), lr=0.1))
-    assert model.weights.item() != before
+    assert model.weights.item() == pytest.approx(expected_w, abs=1e-6)
+    assert model.bias.item() == pytest.approx(expected_b, abs=1e-6)
 
 
 def test_minibatches_average_loss_by_sample_count():
@@ -84,16 +89,6 @@ def test_fit_with_seed_resumes_exactly(line):
     assert torch.equal(resumed.weights, full.weights) and torch.equal(resumed.bias, full.bias)
 
 
-def test_fit_stops_on_non_finite_loss(line, capsys):
-    X_train, y_train, _, _ = line
-    model = _seeded_model()
-    history = fit(model, (X_train * 1e20, y_train), nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=10.0), 50)
-    assert history.stop_reason is not None and "smaller" in history.stop_reason
-    assert len(history.train_loss) < 50
-    assert all(torch.isfinite(torch.tensor(history.train_loss)))
-    assert "learning rate" in capsys.readouterr().out
-
-
 def test_fit_returns_history_on_keyboard_interrupt(line):
     X_train, y_train, _, _ = line
     model = _seeded_model()
@@ -122,19 +117,6 @@ def test_fit_saves_best_checkpoint(line, tmp_path):
     info = load_checkpoint(tmp_path / "best.pth", LinearRegressionModel())
     assert info["epoch"] == history.best_epoch + 1  # checkpoints store the number of epochs done
     assert info["best_val_loss"] == pytest.approx(min(history.val_loss))
-
-
-def test_fit_rejects_bad_epochs(line):
-    X_train, y_train, _, _ = line
-    model = _seeded_model()
-    with pytest.raises(ValueError, match="epochs must be a positive int"):
-        fit(model, (X_train, y_train), nn.L1Loss(), torch.optim.SGD(model.parameters(), lr=0.01), 0)
-
-
-def test_empty_loader_is_explained():
-    model = nn.Linear(1, 1)
-    with pytest.raises(ValueError, match="no batches"):
-        evaluate(model, [], nn.L1Loss())
 
 
 def test_digits_recipe_steps_the_schedule_per_batch():

@@ -28,7 +28,7 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Union
+from typing import Literal
 
 import torch
 from torch import nn
@@ -38,9 +38,9 @@ from workflow_utils import _validate as check
 from workflow_utils.device import set_seed
 
 Batch = tuple[torch.Tensor, torch.Tensor]
-Data = Union[tuple[torch.Tensor, torch.Tensor], Iterable[Batch]]
+Data = tuple[torch.Tensor, torch.Tensor] | Iterable[Batch]
 MetricFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-Scheduler = Union[LRScheduler, ReduceLROnPlateau]
+Scheduler = LRScheduler | ReduceLROnPlateau
 
 
 @dataclass
