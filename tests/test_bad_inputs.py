@@ -145,7 +145,7 @@ CASES = [
     # paths
     ("load_model: missing file", lambda t: load_model(line(), t / "missing.pth"), FileNotFoundError, r"save one first or check the path"),
     ("load_model: a folder", lambda t: load_model(line(), t), IsADirectoryError, r"is a folder, not a checkpoint file"),
-    ("save_model: parent is a file", lambda t: save_model(line(), a_file(t) / "model.pth"), NotADirectoryError, r"is a file, not a folder.*choose a path inside a folder"),
+    ("save_model: parent is a file", lambda t: save_model(line(), a_file(t) / "model.pth"), NotADirectoryError, r"is a file, not a folder.*choose another path"),
     ("save_model: path is a folder", lambda t: save_model(line(), t), IsADirectoryError, r"pass a file path"),
     ("save_model: path is a number", lambda t: save_model(line(), 3), TypeError, r"models/model\.pth"),
     ("load_checkpoint: bare state_dict", lambda t: load_checkpoint(written(t), line()), ValueError, r"use load_model"),
@@ -187,6 +187,13 @@ CASES = [
     ("make_line_data: negative step", lambda t: make_line_data(step=-0.1), ValueError, r"try step=0\.02"),
     ("make_line_data: step=nan", lambda t: make_line_data(step=math.nan), ValueError, r"finite number"),
     ("make_line_data: end before start", lambda t: make_line_data(start=1, end=0), ValueError, r"swap them"),
+    # checkpoints: only what load_checkpoint reads back, never over the real state, never a file named like a folder
+    ("save_checkpoint: a History as an extra", lambda t: save_checkpoint(t / "c.pth", line(), epoch=1, history=History()), TypeError, r"history=dataclasses\.asdict\(history\)"),
+    ("save_checkpoint: a model as an extra", lambda t: save_checkpoint(t / "c.pth", line(), epoch=1, teacher=line()), TypeError, r"teacher=teacher\.state_dict\(\)"),
+    ("save_checkpoint: a slice inside an extra dict", lambda t: save_checkpoint(t / "c.pth", line(), epoch=1, data={"rows": slice(0, 5)}), TypeError, r"data= \(it holds a slice.*pass plain numbers"),
+    ("save_checkpoint: model_state= extra", lambda t: save_checkpoint(t / "c.pth", line(), epoch=1, model_state={}), TypeError, r"under another name, e\.g\. my_model_state="),
+    ("save_checkpoint: optimizer_state= extra", lambda t: (m := line(), save_checkpoint(t / "c.pth", m, sgd(m), epoch=1, optimizer_state={})), TypeError, r"my_optimizer_state="),
+    ("save_model: 'newfolder/' (trailing slash)", lambda t: save_model(line(), f"{t}/newfolder/"), IsADirectoryError, r"names a folder, not a file.*newfolder.model\.pth"),
     # --- end of the bad-input table ---
 ]
 

@@ -1,9 +1,16 @@
+import os
 import pickle
+import re
+import stat
+import time
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from workflow_utils.checkpoint import atomic_save, load_checkpoint, load_model, save_checkpoint, save_model
+from workflow_utils.engine import History
 from workflow_utils.models import LinearRegressionModel, LinearRegressionModelV2
 
 
@@ -169,3 +176,138 @@ def test_checkpoint_saved_from_a_cuda_model_loads_on_cpu(tmp_path):
             torch.load(gpu_file, weights_only=True)  # what a learner hits without map_location
         with pytest.raises(RuntimeError, match="map_location='cpu'"):
             load_model(_model(), gpu_file, map_location=None)
+
+
+# --- off the happy path: what a checkpoint may hold, where it goes, who may read it --------------
+
+
+def test_numpy_values_and_paths_are_stored_as_plain_values(tmp_path):
+    extras = {
+        "loss": np.float64(0.25),
+        "step": np.int64(3),
+        "curve": np.array([1.0, 2.0]),
+        "run_dir": Path("runs") / "a",
+        "nested": {"lrs": [np.float32(0.5), (np.int32(2), "x")]},
+    }
+    save_checkpoint(tmp_path / "c.pth", _model(), epoch=1, **extras)
+    info = load_checkpoint(tmp_path / "c.pth", _model())
+    assert info["loss"] == 0.25 and type(info["loss"]) is float
+    assert info["step"] == 3 and type(info["step"]) is int
+    assert torch.equal(info["curve"], torch.tensor([1.0, 2.0], dtype=torch.float64))
+    assert info["run_dir"] == str(Path("runs") / "a")
+    assert info["nested"] == {"lrs": [0.5, (2, "x")]} and type(info["nested"]["lrs"][1][0]) is int
+    assert type(extras["loss"]) is np.float64  # the caller's values are left as they were
+
+
+@pytest.mark.parametrize(
+    ("value", "fix"),
+    [
+        (History(epochs=[0], train_loss=[0.5]), r"extra=dataclasses\.asdict\(extra\)"),
+        (LinearRegressionModel(), r"extra=extra\.state_dict\(\)"),
+        (np.array(["cat", "dog"]), r"extra=extra\.tolist\(\)"),
+        ({"window": slice(0, 5)}, r"holds a slice.*pass plain numbers, strings, lists, dicts or tensors\.$"),
+    ],
+    ids=["History", "a model", "numpy strings", "a slice inside a dict"],
+)
+def test_an_extra_that_would_not_load_back_is_refused_at_save_time(tmp_path, value, fix):
+    path = tmp_path / "c.pth"
+    with pytest.raises(TypeError, match=fix):
+        save_checkpoint(path, _model(), epoch=1, extra=value)
+    assert list(tmp_path.iterdir()) == []  # nothing written that load_checkpoint would refuse
+
+
+def test_atomic_save_refuses_what_safe_load_would_refuse(tmp_path):
+    with pytest.raises(TypeError, match=r"LinearRegressionModel.*model\.state_dict\(\)"):
+        atomic_save(_model(), tmp_path / "whole_model.pth")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("key", ["model_state", "optimizer_state", "scheduler_state"])
+def test_an_extra_named_like_a_state_is_refused(tmp_path, key):
+    model = _model()
+    with pytest.raises(TypeError, match=rf"{key}=.*another name"):
+        save_checkpoint(tmp_path / "c.pth", model, torch.optim.SGD(model.parameters(), lr=0.1), epoch=1, **{key: {}})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_home_folder_is_expanded_on_save_and_load(tmp_path, monkeypatch):
+    home, cwd = tmp_path / "home", tmp_path / "cwd"
+    home.mkdir(), cwd.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("USERPROFILE", str(home))  # what expanduser reads on Windows
+    monkeypatch.chdir(cwd)
+    original = _model()
+    assert save_model(original, "~/models/m.pth") == home / "models" / "m.pth"
+    save_checkpoint("~/models/c.pth", original, epoch=4)
+    assert sorted(p.name for p in (home / "models").iterdir()) == ["c.pth", "m.pth"]
+    assert list(cwd.iterdir()) == []  # no folder literally named '~'
+    assert torch.equal(load_model(_model(seed=0), "~/models/m.pth").weights, original.weights)
+    assert load_checkpoint("~/models/c.pth", _model(seed=0)) == {"epoch": 4}
+
+
+@pytest.mark.parametrize("suffix", ["/", "/.", os.sep], ids=["slash", "slash-dot", "os.sep"])
+def test_a_path_naming_a_folder_to_be_is_refused(tmp_path, suffix):
+    with pytest.raises(IsADirectoryError, match=re.escape(str(tmp_path / "newfolder" / "model.pth"))):
+        save_model(_model(), str(tmp_path / "newfolder") + suffix)
+    assert list(tmp_path.iterdir()) == []  # neither a file nor a folder named newfolder
+
+
+@pytest.fixture
+def umask():
+    """Set the process umask for one test, then put the old one back."""
+    old = os.umask(0o022)
+    yield lambda mask: os.umask(mask)
+    os.umask(old)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+@pytest.mark.parametrize("mask", [0o022, 0o002, 0o077], ids=["022", "002", "077"])
+def test_saved_files_get_the_permissions_torch_save_gives(tmp_path, umask, mask):
+    umask(mask)
+    torch.save({"x": torch.zeros(1)}, tmp_path / "plain.pth")
+    save_model(_model(), tmp_path / "m.pth")
+    save_checkpoint(tmp_path / "c.pth", _model(), epoch=0)
+    expected = 0o666 & ~mask
+    assert stat.S_IMODE((tmp_path / "plain.pth").stat().st_mode) == expected
+    assert stat.S_IMODE((tmp_path / "m.pth").stat().st_mode) == expected
+    assert stat.S_IMODE((tmp_path / "c.pth").stat().st_mode) == expected
+
+
+def _leave(path, age_s):
+    path.write_bytes(b"half a checkpoint")
+    then = time.time() - age_s
+    os.utime(path, (then, then))
+    return path
+
+
+def test_orphan_temp_files_of_a_killed_run_are_removed_on_the_next_save(tmp_path):
+    orphan = _leave(tmp_path / ".c.pth.k3x_9aqz.tmp", age_s=3600)  # what a killed save leaves behind
+    fresh = _leave(tmp_path / ".c.pth.b7qe2m1w.tmp", age_s=0)  # may be another process writing right now
+    keep = [
+        _leave(tmp_path / name, age_s=3600)
+        for name in (".d.pth.k3x_9aqz.tmp", "c.pth.k3x_9aqz.tmp", ".c.pth.notes.tmp", ".c.pth.k3x_9aqz.tmp.bak", "c.pth.tmp")
+    ]
+    (tmp_path / ".c.pth.dir00000.tmp").mkdir()
+    (tmp_path / ".c.pth.link0000.tmp").symlink_to(keep[0])
+    os.utime(tmp_path / ".c.pth.link0000.tmp", (0, 0), follow_symlinks=False)
+    save_checkpoint(tmp_path / "c.pth", _model(), epoch=1)
+    assert not orphan.exists()
+    assert fresh.read_bytes() == b"half a checkpoint"
+    assert all(p.read_bytes() == b"half a checkpoint" for p in keep)
+    assert (tmp_path / ".c.pth.dir00000.tmp").is_dir() and (tmp_path / ".c.pth.link0000.tmp").is_symlink()
+    assert load_checkpoint(tmp_path / "c.pth", _model()) == {"epoch": 1}
+
+
+def test_a_failed_write_after_the_temp_file_exists_leaves_no_trace(tmp_path, monkeypatch):
+    path = tmp_path / "m.pth"
+    save_model(_model(), path)
+    good = path.read_bytes()
+
+    def full_disk(fd):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(OSError, match="disk full"):
+        save_model(_model(seed=1), path)
+    assert path.read_bytes() == good
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pth"]

@@ -2,54 +2,130 @@
 
 Every write goes to a temporary file in the target folder and is renamed over the
 target only once complete, so an interrupted save never destroys the previous good
-file. Every read uses ``torch.load(..., weights_only=True)``, which refuses pickles
-that would run code.
+file; temp files a killed run left behind are removed by the next save to that path.
+Every read uses ``torch.load(..., weights_only=True)``, which refuses pickles that
+would run code, and every write is checked to load that way before it is written.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import os
 import pickle
-import tempfile
-from pathlib import Path
+import re
+import secrets
+import stat
+import time
+from pathlib import Path, PurePath
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.optim.lr_scheduler import LRScheduler
 
 from workflow_utils import _validate as check
 
+_STATES = ("model_state", "optimizer_state", "scheduler_state")
+_TEMP_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_"  # the alphabet of tempfile's names, so older orphans match too
+_ORPHAN_AGE_S = 120  # a save in progress keeps touching its temp file, so one left alone this long is an orphan
+
 
 def atomic_save(obj: Any, path: str | Path) -> Path:
-    """``torch.save`` ``obj`` to ``path`` via a temp file and a rename; return the path."""
-    path = check.path("path", path)
-    if path.exists() and path.is_dir():
-        raise IsADirectoryError(f"{path} is a folder; pass a file path such as {path / 'model.pth'}.")
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise NotADirectoryError(f"{parent} is a file, not a folder, so {path} cannot be written; choose a path inside a folder.")
-            break
+    """``torch.save`` ``obj`` to ``path`` via a temp file and a rename; return the path.
+
+    Nothing is renamed into place unless ``safe_load`` can read it back.
+    """
+    path = _target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if not os.access(path.parent, os.W_OK | os.X_OK):
         raise PermissionError(f"cannot write into {path.parent} (no write permission); choose a folder you own, e.g. models/.")
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    _remove_orphans(path)
+    fd, tmp = _open_temp(path)
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp_name, path)
+        refused = _refused(tmp)
+        if refused is not None:
+            raise TypeError(
+                f"{path} would hold a {refused}, which safe_load refuses (weights_only loading); "
+                "save plain numbers, strings, lists, dicts and tensors instead, e.g. model.state_dict()."
+            )
+        os.replace(tmp, path)
     except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
 
 
+def _path(value: Any) -> Path:
+    """``value`` as a Path with ``~`` expanded."""
+    return check.path("path", value).expanduser()
+
+
+def _target(value: Any) -> Path:
+    """The file path a save writes to; a path that names a folder (existing or to be) is refused."""
+    path = _path(value)
+    text = os.fspath(value)
+    if os.path.basename(text) in ("", ".", ".."):  # 'newfolder/' or 'runs/.': pathlib would drop the clue
+        raise IsADirectoryError(f"{text} names a folder, not a file; pass a file path inside it, e.g. {path / 'model.pth'}.")
+    if path.is_dir():
+        raise IsADirectoryError(f"{path} is a folder; pass a file path such as {path / 'model.pth'}.")
+    check.parent_is_folder(path)
+    return path
+
+
+def _refused(source: Path | io.BytesIO) -> str | None:
+    """The type that weights_only loading refuses in ``source`` (written by torch.save), or None if it loads."""
+    try:  # a file is memory-mapped, so checking a large one reads little of it
+        torch.load(source, map_location="cpu", weights_only=True, mmap=isinstance(source, Path))
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        return found.group(1) if found else "value weights_only loading does not accept"
+    return None
+
+
+def _refused_value(value: Any) -> str | None:
+    """``_refused`` for ``value`` saved to memory."""
+    buffer = io.BytesIO()
+    torch.save(value, buffer)
+    buffer.seek(0)
+    return _refused(buffer)
+
+
+def _open_temp(path: Path) -> tuple[int, Path]:
+    """Create ``.{name}.XXXXXXXX.tmp`` next to ``path`` with torch.save's permissions (0o666 less the umask)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{''.join(secrets.choice(_TEMP_CHARS) for _ in range(8))}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"could not create a temp file next to {path}; remove the .{path.name}.*.tmp files there.")
+
+
+def _remove_orphans(path: Path) -> None:
+    """Delete this package's temp files for ``path`` that a killed save left behind (regular files, old enough)."""
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.[{_TEMP_CHARS}]{{8}}\.tmp")
+    with os.scandir(path.parent) as entries:
+        for entry in entries:
+            if not pattern.fullmatch(entry.name):
+                continue
+            try:
+                info = entry.stat(follow_symlinks=False)
+                if stat.S_ISREG(info.st_mode) and time.time() - info.st_mtime > _ORPHAN_AGE_S:
+                    os.unlink(entry.path)
+            except OSError:
+                pass  # gone already or not ours to remove: the save goes on
+
+
 def safe_load(path: str | Path, map_location: str | torch.device | None = "cpu") -> Any:
     """``torch.load`` with ``weights_only=True`` and one clear error for a missing or broken file."""
-    path = check.path("path", path)
+    path = _path(path)
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a folder, not a checkpoint file; pass the file inside it, e.g. {path / 'model.pth'}.")
     if not path.is_file():
@@ -94,18 +170,68 @@ def save_checkpoint(
     scheduler: LRScheduler | None = None,
     **extra: Any,
 ) -> Path:
-    """Save model, optimizer (and scheduler) state, the epoch just finished and ``extra`` plain values."""
+    """Save model, optimizer (and scheduler) state, the epoch just finished and ``extra`` plain values.
+
+    numpy numbers and arrays in ``extra`` become Python numbers and tensors, paths become str;
+    anything ``load_checkpoint`` could not read back is refused here, before a file is written.
+    """
     check.module("model", model)
     if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
         raise TypeError(f"optimizer must be a torch.optim.Optimizer or None, got {type(optimizer).__name__}; pass the optimizer object.")
     if isinstance(epoch, bool) or not isinstance(epoch, int):
         raise TypeError(f"epoch must be an int (the epoch just finished), got {epoch!r}; pass epoch=history.epochs[-1].")
-    checkpoint = {"model_state": model.state_dict(), "epoch": epoch, **extra}
+    checkpoint = {"model_state": model.state_dict(), "epoch": epoch, **_plain_extras(extra)}
     if optimizer is not None:
         checkpoint["optimizer_state"] = optimizer.state_dict()
     if scheduler is not None:
         checkpoint["scheduler_state"] = scheduler.state_dict()
     return atomic_save(checkpoint, path)
+
+
+def _plain_extras(extra: dict[str, Any]) -> dict[str, Any]:
+    """``extra`` with numpy values and paths made plain; a reserved name or a value load_checkpoint could not read raises."""
+    for key in _STATES:
+        if key in extra:
+            raise TypeError(
+                f"save_checkpoint writes {key}= itself from model, optimizer and scheduler; "
+                f"pass your value under another name, e.g. my_{key}=..."
+            )
+    plain = {key: _plain(value) for key, value in extra.items()}
+    if _refused_value(plain) is not None:  # find the culprit only when there is one
+        for key, value in plain.items():
+            refused = _refused_value(value)
+            if refused is not None:
+                raise TypeError(
+                    f"save_checkpoint cannot store {key}= (it holds a {refused}, which load_checkpoint would refuse); "
+                    f"pass plain numbers, strings, lists, dicts or tensors{_fix(key, extra[key])}."
+                )
+    return plain
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with numpy scalars as Python numbers, numpy arrays as tensors and paths as str, inside lists, tuples and dicts too."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biufc":
+        return torch.tensor(value)
+    if isinstance(value, PurePath):
+        return str(value)
+    if type(value) in (list, tuple):
+        return type(value)(_plain(v) for v in value)
+    if type(value) is dict:
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    return value
+
+
+def _fix(key: str, value: Any) -> str:
+    """An example conversion for a dataclass, model or numpy array passed as ``key``, else ''."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return f", e.g. {key}=dataclasses.asdict({key})"
+    if isinstance(value, nn.Module):
+        return f", e.g. {key}={key}.state_dict()"
+    if isinstance(value, np.ndarray):
+        return f", e.g. {key}={key}.tolist()"
+    return ""
 
 
 def load_checkpoint(
