@@ -35,7 +35,8 @@ _ORPHAN_AGE_S = 120  # a save in progress keeps touching its temp file, so one l
 def atomic_save(obj: Any, path: str | Path) -> Path:
     """``torch.save`` ``obj`` to ``path`` via a temp file and a rename; return the path.
 
-    Nothing is renamed into place unless ``safe_load`` can read it back.
+    Nothing is renamed into place unless ``safe_load`` can read it back. Why a temp file and a
+    rename: 06_save_and_load, "Graduate it to `workflow_utils.checkpoint`".
     """
     path = _target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -124,7 +125,10 @@ def _remove_orphans(path: Path) -> None:
 
 
 def safe_load(path: str | Path, map_location: str | torch.device | None = "cpu") -> Any:
-    """``torch.load`` with ``weights_only=True`` and one clear error for a missing or broken file."""
+    """``torch.load`` with ``weights_only=True`` and one clear error for a missing or broken file.
+
+    Why ``weights_only``: 06_save_and_load, "Mistake: pickling the whole model".
+    """
     path = _path(path)
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a folder, not a checkpoint file; pass the file inside it, e.g. {path / 'model.pth'}.")
@@ -146,13 +150,19 @@ def safe_load(path: str | Path, map_location: str | torch.device | None = "cpu")
 
 
 def save_model(model: nn.Module, path: str | Path) -> Path:
-    """Save ``model.state_dict()`` (the learned tensors, not the class) to ``path``."""
+    """Save ``model.state_dict()`` (the learned tensors, not the class) to ``path``.
+
+    Written by hand in 06_save_and_load, "Save the `state_dict`".
+    """
     check.module("model", model)
     return atomic_save(model.state_dict(), path)
 
 
 def load_model(model: nn.Module, path: str | Path, map_location: str | torch.device | None = "cpu") -> nn.Module:
-    """Load a saved state_dict into ``model`` (a fresh instance of the same class); return it."""
+    """Load a saved state_dict into ``model`` (a fresh instance of the same class); return it.
+
+    Written by hand in 06_save_and_load, "Load it into a new instance".
+    """
     check.module("model", model)
     state = safe_load(path, map_location)
     if isinstance(state, dict) and "model_state" in state:
@@ -170,16 +180,17 @@ def save_checkpoint(
     scheduler: LRScheduler | None = None,
     **extra: Any,
 ) -> Path:
-    """Save model, optimizer (and scheduler) state, the epoch just finished and ``extra`` plain values.
+    """Save model, optimizer (and scheduler) state, ``epoch`` (epochs done) and ``extra`` plain values.
 
     numpy numbers and arrays in ``extra`` become Python numbers and tensors, paths become str;
     anything ``load_checkpoint`` could not read back is refused here, before a file is written.
+    Written by hand in 06_save_and_load, "Checkpoints: resume training exactly".
     """
     check.module("model", model)
     if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
         raise TypeError(f"optimizer must be a torch.optim.Optimizer or None, got {type(optimizer).__name__}; pass the optimizer object.")
     if isinstance(epoch, bool) or not isinstance(epoch, int):
-        raise TypeError(f"epoch must be an int (the epoch just finished), got {epoch!r}; pass epoch=history.epochs[-1].")
+        raise TypeError(f"epoch must be an int (the number of epochs done), got {epoch!r}; pass epoch=len(history.epochs).")
     checkpoint = {"model_state": model.state_dict(), "epoch": epoch, **_plain_extras(extra)}
     if optimizer is not None:
         checkpoint["optimizer_state"] = optimizer.state_dict()
@@ -241,7 +252,10 @@ def load_checkpoint(
     map_location: str | torch.device | None = "cpu",
     scheduler: LRScheduler | None = None,
 ) -> dict[str, Any]:
-    """Restore ``model`` (and ``optimizer``, ``scheduler``) from ``path``; return the other entries."""
+    """Restore ``model`` (and ``optimizer``, ``scheduler``) from ``path``; return the other entries.
+
+    Written by hand in 06_save_and_load, "Checkpoints: resume training exactly".
+    """
     check.module("model", model)
     if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
         raise TypeError(f"optimizer must be a torch.optim.Optimizer or None, got {type(optimizer).__name__}; pass the optimizer object.")

@@ -39,7 +39,7 @@ def _available(kind: str) -> bool:
 def set_seed(seed: int = 42) -> None:
     """Seed Python, NumPy and PyTorch (every device) and prefer exact float32 kernels on GPUs.
 
-    Used from 00_start_here, "Setup" on; why seeding matters is shown in 02_model, "Build the model by hand".
+    Used in 00_start_here, "Setup"; why seeding matters is shown in 02_model, "Build the model by hand".
     """
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}; try set_seed(42).")

@@ -36,6 +36,7 @@ from torch.optim.lr_scheduler import CyclicLR, LRScheduler, OneCycleLR, ReduceLR
 
 from workflow_utils import _validate as check
 from workflow_utils.device import set_seed
+from workflow_utils.distributed import is_distributed, is_main_process
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 Data = tuple[torch.Tensor, torch.Tensor] | Iterable[Batch]
@@ -45,7 +46,10 @@ Scheduler = LRScheduler | ReduceLROnPlateau
 
 @dataclass
 class History:
-    """What ``fit`` measured, one entry per completed epoch."""
+    """What ``fit`` measured, one entry per completed epoch.
+
+    Written by hand in 04_training_loop, "Loss curves" (lists of losses per epoch).
+    """
 
     epochs: list[int] = field(default_factory=list)
     train_loss: list[float] = field(default_factory=list)
@@ -267,10 +271,21 @@ def _run_epoch(
         n_samples += len(X)
     if n_samples == 0:
         raise ValueError(f"{name} yielded no batches; check that the dataset or DataLoader is not empty.")
-    result = {"loss": loss_sum.item() / n_samples}
+    loss_total, metric_total, n_samples = _summed_over_processes(loss_sum, metric_sum, n_samples)
+    result = {"loss": loss_total / n_samples}
     if metric_fn is not None:
-        result["metric"] = metric_sum.item() / n_samples
+        result["metric"] = metric_total / n_samples
     return result
+
+
+def _summed_over_processes(loss_sum: torch.Tensor, metric_sum: torch.Tensor, n_samples: int) -> tuple[float, float, int]:
+    """The sums and sample count over every process under torch.distributed (each saw its share), else this one's."""
+    if not is_distributed():
+        return loss_sum.item(), metric_sum.item(), n_samples
+    totals = torch.stack([loss_sum.to(metric_sum.dtype), metric_sum, torch.tensor(n_samples, device=metric_sum.device, dtype=metric_sum.dtype)])
+    torch.distributed.all_reduce(totals)  # SUM over the processes
+    loss_total, metric_total, count = totals.tolist()
+    return loss_total, metric_total, round(count)
 
 
 def _loss(loss_fn: Callable, y_pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -365,7 +380,7 @@ def fit(
     timing = scheduler_timing(scheduler, optimizer, scheduler_step)
     metric_name, metric_fn = _resolve_metric(metric)
     history = History(metric_name=metric_name)
-    for epoch in _epoch_range(start_epoch, epochs, progress):
+    for epoch in _epoch_range(start_epoch, epochs, progress and is_main_process()):
         try:
             _prepare_epoch(train_data, seed, epoch)
             train, val, history.stop_reason = _train_and_validate(
@@ -377,14 +392,14 @@ def fit(
             _step_epoch_scheduler(scheduler if timing == "epoch" else None, (val or train)["loss"])
             _record(history, epoch, train, val)
             _save_checkpoints(history, model, optimizer, scheduler, checkpoint_path, last_checkpoint_path)
-            if print_every and (epoch - start_epoch) % print_every == 0:
+            if print_every and (epoch - start_epoch) % print_every == 0 and is_main_process():
                 print(_epoch_line(history, decimals))
             if on_epoch_end is not None:
                 on_epoch_end(history)
         except KeyboardInterrupt:
             history.stop_reason = _interrupted_reason(history, epoch, timing, last_checkpoint_path)
             break
-    if history.stop_reason:
+    if history.stop_reason and is_main_process():
         print(history.stop_reason)
     return history
 
@@ -509,9 +524,13 @@ def _record(history: History, epoch: int, train: dict[str, float], val: dict[str
 
 
 def _save_checkpoints(history: History, model, optimizer, scheduler, best_path, last_path) -> None:
-    """Write the best epoch (when this one is it) and the last completed epoch, if asked for."""
+    """Write the best epoch (when this one is it) and the last completed epoch, if asked for; rank 0 only."""
     from workflow_utils.checkpoint import save_checkpoint
 
+    if not is_main_process():
+        return  # under torch.distributed every process holds the same weights: one writer is enough
+    if isinstance(model, nn.parallel.DistributedDataParallel):
+        model = model.module  # the plain model's keys, so load_model(DigitsCNN(), path) works
     done = history.epochs[-1] + 1  # checkpoints record the number of epochs completed
     if best_path is not None and history.best_epoch == history.epochs[-1]:
         save_checkpoint(best_path, model, optimizer, epoch=done, best_val_loss=history.best_val_loss, scheduler=scheduler)
