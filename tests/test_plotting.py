@@ -1,7 +1,6 @@
 import matplotlib
 import pytest
 
-
 from workflow_utils.data import make_line_data, split_data
 from workflow_utils.engine import History
 from workflow_utils.plotting import plot_loss_curves, plot_predictions
@@ -39,3 +38,23 @@ def test_plot_on_given_axes_does_not_make_a_new_figure():
 
     fig, ax = plt.subplots()
     assert plot_loss_curves(History(epochs=[0], train_loss=[1.0]), ax=ax) is fig
+
+
+def test_plot_predictions_on_tabular_X_names_the_fix():
+    import torch
+
+    X, y = torch.rand(20, 13), torch.rand(20, 1)  # e.g. scikit-learn's wine: 13 features per row
+    with pytest.raises(
+        ValueError, match=r"X_train has shape \(16, 13\); pick one feature column such as X_train\[:, :1\]"
+    ):
+        plot_predictions(X[:16], y[:16], X[16:], y[16:])
+    fig = plot_predictions(X[:16, :1], y[:16], X[16:, :1], y[16:], predictions=y[16:].flatten())  # one column works
+    assert [len(c.get_offsets()) for c in fig.axes[0].collections] == [16, 4, 4]
+
+
+def test_plot_predictions_refuses_arrays_that_are_not_tensors():
+    X_train, y_train, X_test, y_test = split_data(*make_line_data())
+    with pytest.raises(
+        TypeError, match=r"y_test must be a torch\.Tensor, got ndarray; convert it with torch\.as_tensor\(y_test\)"
+    ):
+        plot_predictions(X_train, y_train, X_test, y_test.numpy())

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from workflow_utils import _validate as check
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -30,14 +32,22 @@ def plot_predictions(
     ax: Axes | None = None,
     title: str | None = None,
 ) -> Figure:
-    """Scatter training data, test data and (optionally) predictions for the test inputs."""
+    """Scatter training data, test data and (optionally) predictions for the test inputs.
+
+    Written by hand in 01_data, "Look at it: a plotting function written by hand". It draws one
+    input feature against one target, so every tensor holds one value per point.
+    """
+    named = {"X_train": X_train, "y_train": y_train, "X_test": X_test, "y_test": y_test, "predictions": predictions}
+    for name, values in named.items():
+        if values is not None:
+            _check_one_column(name, values)
     for name, (a, b) in (("train", (X_train, y_train)), ("test", (X_test, y_test))):
         if len(a) != len(b):
-            raise ValueError(f"X_{name} has {len(a)} points but y_{name} has {len(b)}; pass matching inputs and targets.")
+            raise ValueError(
+                f"X_{name} has {len(a)} points but y_{name} has {len(b)}; pass matching inputs and targets."
+            )
     if predictions is not None and len(predictions) != len(X_test):
-        raise ValueError(
-            f"got {len(predictions)} predictions for {len(X_test)} test points; predict on X_test."
-        )
+        raise ValueError(f"got {len(predictions)} predictions for {len(X_test)} test points; predict on X_test.")
     fig, ax = _figure(ax, figsize=(6, 4))
     ax.scatter(_to_numpy(X_train), _to_numpy(y_train), c="tab:blue", s=12, label="training data")
     ax.scatter(_to_numpy(X_test), _to_numpy(y_test), c="tab:green", s=12, label="test data")
@@ -51,8 +61,24 @@ def plot_predictions(
     return fig
 
 
+def _check_one_column(name: str, values: torch.Tensor) -> None:
+    """``values`` is a tensor of shape (N,) or (N, 1): one number per point."""
+    if not isinstance(values, torch.Tensor):
+        raise TypeError(
+            f"{name} must be a torch.Tensor, got {type(values).__name__}; convert it with torch.as_tensor({name})."
+        )
+    if values.ndim == 0 or values.ndim > 2 or (values.ndim == 2 and values.shape[1] != 1):
+        raise ValueError(
+            f"plot_predictions draws one value per point, but {name} has shape {tuple(values.shape)}; "
+            f"pick one feature column such as {name}[:, :1], or plot predictions against targets with plt.scatter(y_test, predictions)."
+        )
+
+
 def plot_loss_curves(history: History, ax: Axes | None = None, title: str = "Loss curves") -> Figure:
-    """Training (and validation) loss per epoch from a ``History``."""
+    """Training (and validation) loss per epoch from a ``History``.
+
+    Written by hand in 04_training_loop, "Loss curves".
+    """
     _check_history(history)
     if not history.epochs:
         raise ValueError("the history is empty; train for at least one epoch before plotting it.")
@@ -71,7 +97,9 @@ def _check_history(history) -> None:
     from workflow_utils.engine import History
 
     if not isinstance(history, History):
-        raise TypeError(f"expected the History that fit returns, got {type(history).__name__}; pass history = fit(...).")
+        raise TypeError(
+            f"expected the History that fit returns, got {type(history).__name__}; pass history = fit(...)."
+        )
 
 
 def _figure(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes]:
@@ -90,7 +118,10 @@ def plot_image_grid(
     ncols: int = 8,
     class_names: tuple[str, ...] | None = None,
 ) -> Figure:
-    """A grid of greyscale images (N, 1, H, W) titled with their labels (and predictions)."""
+    """A grid of greyscale images (N, 1, H, W) titled with their labels (and predictions).
+
+    Written by hand in 01_data, "Augmentation, for training only" (a 3x3 grid of subplots).
+    """
     if images.ndim != 4 or images.shape[1] != 1:
         raise ValueError(
             f"expected greyscale images of shape (N, 1, H, W), got {tuple(images.shape)}; add the channel with images.unsqueeze(1)."
@@ -102,8 +133,7 @@ def plot_image_grid(
         raise ValueError(f"got {len(labels)} labels for {n} images; pass one label per image.")
     if predictions is not None and len(predictions) != n:
         raise ValueError(f"got {len(predictions)} predictions for {n} images; pass one prediction per image.")
-    if isinstance(ncols, bool) or not isinstance(ncols, int) or ncols < 1:
-        raise ValueError(f"ncols must be a positive int, got {ncols!r}; try ncols=8.")
+    check.positive_int("ncols", ncols, 8)
     nrows = -(-n // ncols)
 
     def name(k: int) -> str:
@@ -126,10 +156,15 @@ def plot_image_grid(
 
 
 def plot_confusion_matrix(matrix: torch.Tensor, class_names: tuple[str, ...] | None = None) -> Figure:
-    """Heat map of a confusion matrix (rows: true class, columns: predicted), counts written in."""
+    """Heat map of a confusion matrix (rows: true class, columns: predicted), counts written in.
+
+    The matrix is counted by hand in 05_evaluation, "Where are the mistakes? The confusion matrix".
+    """
     if not isinstance(matrix, torch.Tensor) or matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
         shape = tuple(matrix.shape) if isinstance(matrix, torch.Tensor) else type(matrix).__name__
-        raise ValueError(f"expected a square (K, K) tensor of counts, got {shape}; build it with confusion_matrix(y_pred, y_true, K).")
+        raise ValueError(
+            f"expected a square (K, K) tensor of counts, got {shape}; build it with confusion_matrix(y_pred, y_true, K)."
+        )
     if class_names is not None and len(class_names) != matrix.shape[0]:
         raise ValueError(f"got {len(class_names)} class names for {matrix.shape[0]} classes; pass one name per class.")
     k = matrix.shape[0]
@@ -141,16 +176,26 @@ def plot_confusion_matrix(matrix: torch.Tensor, class_names: tuple[str, ...] | N
     for (i, j), count in zip(((i, j) for i in range(k) for j in range(k)), matrix.flatten().tolist()):
         if count:
             ax.text(j, i, str(count), ha="center", va="center", color="white" if count > matrix.max() / 2 else "black")
-    ax.set(xticks=range(k), yticks=range(k), xticklabels=names, yticklabels=names,
-           xlabel="predicted", ylabel="true", title="Confusion matrix")
+    ax.set(
+        xticks=range(k),
+        yticks=range(k),
+        xticklabels=names,
+        yticklabels=names,
+        xlabel="predicted",
+        ylabel="true",
+        title="Confusion matrix",
+    )
     return fig
 
 
 def plot_history_metric(history: History, ax: Axes | None = None) -> Figure:
-    """Training and validation metric (e.g. accuracy) per epoch from a ``History``."""
+    """Training and validation metric (e.g. accuracy) per epoch from a ``History``.
+
+    The same plot as the loss curves written by hand in 04_training_loop, "Loss curves".
+    """
     _check_history(history)
     if not history.train_metric:
-        raise ValueError("the history has no metric; pass metric_fn to fit to record one.")
+        raise ValueError("the history has no metric; pass metric='accuracy' (or another metric) to fit to record one.")
     fig, ax = _figure(ax, figsize=(6, 4))
     ax.plot(history.epochs, history.train_metric, label=f"train {history.metric_name}")
     if history.val_metric:
