@@ -415,3 +415,15 @@ def test_ctrl_c_inside_on_epoch_end_keeps_the_history():
                   on_epoch_end=stop_after_second_epoch)
     assert history.epochs == [0, 1] and len(history.train_loss) == 2
     assert history.stop_reason.startswith("interrupted after epoch 1") and "start_epoch=2" in history.stop_reason
+
+
+def test_a_sum_metric_is_caught_even_when_the_first_batch_scores_zero():
+    logits = torch.tensor([[1.0, 0.0]] * 8)
+    y = torch.tensor([1, 1, 1, 1, 0, 1, 0, 1])  # batch 1: no right answer (0 either way); batch 2: two right
+    X = torch.arange(8.0).unsqueeze(1)
+
+    def correct(y_pred, y):
+        return (y_pred.argmax(dim=1) == y).sum()
+
+    with pytest.raises(ValueError, match="returns a sum"):
+        evaluate(_Fixed(logits), [(X[:4], y[:4]), (X[4:], y[4:])], nn.CrossEntropyLoss(), correct)

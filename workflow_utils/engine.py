@@ -118,17 +118,21 @@ def _resolve_metric(metric: str | MetricFn | None) -> tuple[str | None, MetricFn
     return getattr(metric, "__name__", "metric").strip("<>_") or "metric", metric
 
 
-def _check_metric_is_a_mean(metric_fn: MetricFn, y_pred: torch.Tensor, y: torch.Tensor) -> None:
-    """Catch a metric that returns a per-batch sum: fit would average it a second time."""
-    once = torch.as_tensor(metric_fn(y_pred, y), dtype=torch.float64)
+def _metric_is_a_mean(metric_fn: MetricFn, y_pred: torch.Tensor, y: torch.Tensor) -> bool:
+    """True once a batch shows the metric is a mean; a per-batch sum (fit would average it twice) raises.
+
+    A batch scoring 0 cannot tell the two apart, so the caller asks again on the next batch.
+    """
+    once = torch.as_tensor(metric_fn(y_pred, y)).detach().cpu().double()
     if once.ndim != 0:
         raise ValueError(f"the metric must return one number per batch, got shape {tuple(once.shape)}; reduce it with .mean().")
-    twice = torch.as_tensor(metric_fn(torch.cat([y_pred, y_pred]), torch.cat([y, y])), dtype=torch.float64)
+    twice = torch.as_tensor(metric_fn(torch.cat([y_pred, y_pred]), torch.cat([y, y]))).detach().cpu().double()
     if once != 0 and torch.isclose(twice, 2 * once):
         raise ValueError(
             "the metric returns a sum over the batch (it doubles when the batch is doubled), so the reported "
             "figure would be wrong; return a mean instead, e.g. (y_pred.argmax(1) == y).float().mean()."
         )
+    return bool(once != 0)
 
 
 # --- checks ---------------------------------------------------------------------------------------
@@ -170,13 +174,11 @@ def _label_problem(loss_fn: Callable, y_pred: torch.Tensor, y: torch.Tensor) -> 
     return None
 
 
-def _check_first_batch(loss_fn: Callable, metric_fn: MetricFn | None, y_pred: torch.Tensor, y: torch.Tensor) -> None:
+def _check_labels(loss_fn: Callable, y_pred: torch.Tensor, y: torch.Tensor) -> None:
     """One cheap look at the first batch, before a GPU could hit a device-side assert."""
     problem = _label_problem(loss_fn, y_pred, y)
     if problem:
         raise ValueError(problem)
-    if metric_fn is not None and metric_fn not in METRICS.values():
-        _check_metric_is_a_mean(metric_fn, y_pred.detach(), y)
 
 
 def _check_loss_fn(loss_fn: Callable) -> None:
@@ -252,12 +254,15 @@ def _run_epoch(
     metric_dtype = torch.float32 if device.type == "mps" else torch.float64  # MPS has no float64
     metric_sum = torch.zeros((), device=device, dtype=metric_dtype)
     n_samples = 0
+    check_metric = first and metric_fn is not None and metric_fn not in METRICS.values()
     for X, y in _as_batches(data, name):
         X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
         y_pred = model(X)  # 1. forward pass
         if first:
             first = False
-            _check_first_batch(loss_fn, metric_fn, y_pred, y)
+            _check_labels(loss_fn, y_pred, y)
+        if check_metric:  # until a batch shows the function returns a mean (a batch scoring 0 cannot)
+            check_metric = not _metric_is_a_mean(metric_fn, y_pred.detach(), y)
         loss = _loss(loss_fn, y_pred, y)  # 2. how wrong were we?
         if optimizer is not None:
             optimizer.zero_grad()  # 3. forget the previous batch's gradients
