@@ -38,7 +38,9 @@ def test_checkpoint_restores_optimizer_and_extras(tmp_path):
     info = load_checkpoint(tmp_path / "c.pth", fresh, fresh_opt)
     assert info == {"epoch": 7, "best_val_loss": 0.5}
     assert torch.equal(fresh.weights, model.weights)
-    assert fresh_opt.state_dict()["state"][0]["momentum_buffer"] is not None
+    saved_buffers = [opt.state[p]["momentum_buffer"] for p in model.parameters()]
+    loaded_buffers = [fresh_opt.state[p]["momentum_buffer"] for p in fresh.parameters()]
+    assert all(torch.equal(a, b) for a, b in zip(saved_buffers, loaded_buffers))
 
 
 def test_failed_write_keeps_previous_file(tmp_path, monkeypatch):

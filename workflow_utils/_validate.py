@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 
-def positive_int(name: str, value: Any, example: int) -> int:
+def positive_int(name: str, value: Any, example: int | str) -> int:
     """``value`` as a positive int (bools refused), else ``ValueError`` suggesting ``name=example``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive int, got {value!r}; try {name}={example}.")

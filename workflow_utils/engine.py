@@ -567,8 +567,7 @@ def digits_recipe(
     check.module("model", model)
     check.positive_number("lr", lr, 2e-3)
     check.positive_int("epochs", epochs, 10)
-    if isinstance(steps_per_epoch, bool) or not isinstance(steps_per_epoch, int) or steps_per_epoch < 1:
-        raise ValueError(f"steps_per_epoch must be a positive int (use len(train_loader)), got {steps_per_epoch!r}.")
+    check.positive_int("steps_per_epoch", steps_per_epoch, "len(train_loader)")
     loss_fn = nn.CrossEntropyLoss(label_smoothing=0.1)  # don't push the logits to infinity
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     scheduler = OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps_per_epoch)
