@@ -71,6 +71,55 @@ def _step_fn(train_one_step: Any) -> str | None:
     return None
 
 
+def _small_classifier() -> tuple[nn.Module, torch.optim.Optimizer]:
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 3))
+    return model, torch.optim.SGD(model.parameters(), lr=0.1)
+
+
+def _reference_epoch(batches: list) -> tuple[nn.Module, list[float]]:
+    """One correct epoch over ``batches``: the trained model and each batch's loss."""
+    model, optimizer = _small_classifier()
+    model.train()
+    losses = []
+    for X, y in batches:
+        loss = nn.CrossEntropyLoss()(model(X), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return model, losses
+
+
+def _epoch_fn(train_epoch: Any) -> str | None:
+    if not callable(train_epoch):
+        return "pass your function itself (no parentheses)."
+    g = torch.Generator().manual_seed(0)
+    X, y = torch.randn(100, 8, generator=g), torch.randint(0, 3, (100,), generator=g)
+    batches = [(X[i : i + 32], y[i : i + 32]) for i in range(0, 100, 32)]  # the last batch holds 4
+    model, optimizer = _small_classifier()
+    before = [p.detach().clone() for p in model.parameters()]
+    model.eval()  # as it is after a validation pass
+    got = train_epoch(model, batches, nn.CrossEntropyLoss(), optimizer, torch.device("cpu"))
+    reference, losses = _reference_epoch(batches)
+    if all(torch.equal(a, b) for a, b in zip(before, model.parameters())):
+        return "the weights did not change: each batch needs loss.backward() and optimizer.step()."
+    if not model.training:
+        return "the model is still in eval mode: call model.train() at the start (batch norm and dropout need it)."
+    if not all(torch.allclose(a, b, atol=1e-6) for a, b in zip(model.parameters(), reference.parameters())):
+        return "the weights differ from a correct epoch: per batch, forward, loss, zero_grad, backward, step."
+    if isinstance(got, torch.Tensor) or not isinstance(got, (int, float)):
+        return f"return the mean loss as a Python float (loss.item()), got {type(got).__name__}."
+    sizes = [len(yb) for _, yb in batches]
+    weighted = sum(v * n for v, n in zip(losses, sizes)) / sum(sizes)
+    if abs(got - sum(losses) / len(losses)) < 1e-6:
+        return "that is the mean of the batch losses; weight each by its batch size (the last batch holds only 4)."
+    if abs(got - weighted) > 1e-6:
+        return f"expected the mean loss over all 100 samples, {weighted:.4f}, got {got:.4f}."
+    return None
+
+
 q1 = Exercise(
     "ex04.q1",
     _epochs_300,
@@ -94,4 +143,14 @@ q3 = Exercise(
     "forward, loss, zero_grad, backward, step; return loss.item().",
     "def train_one_step(model, X, y, loss_fn, optimizer):\n    loss = loss_fn(model(X), y)\n"
     "    optimizer.zero_grad()\n    loss.backward()\n    optimizer.step()\n    return loss.item()",
+)
+q4 = Exercise(
+    "ex04.q4",
+    _epoch_fn,
+    "model.train() first; for each (X, y) batch move both to the device and run the five steps; add up "
+    "loss.item() * len(y) and the number of samples, and divide at the end.",
+    "def train_epoch(model, loader, loss_fn, optimizer, device):\n    model.train()\n    total, seen = 0.0, 0\n"
+    "    for X, y in loader:\n        X, y = X.to(device), y.to(device)\n        loss = loss_fn(model(X), y)\n"
+    "        optimizer.zero_grad()\n        loss.backward()\n        optimizer.step()\n"
+    "        total += loss.item() * len(y)\n        seen += len(y)\n    return total / seen",
 )
