@@ -104,11 +104,44 @@ def _evaluate_fn(evaluate_accuracy: Any) -> str | None:
     return None
 
 
+def _confusion_fn(confusion: Any) -> str | None:
+    from workflow_utils.evaluation import confusion_matrix, predict
+
+    if not callable(confusion):
+        return "pass your function itself (no parentheses)."
+    g = torch.Generator().manual_seed(1)
+    X, y = torch.randn(100, 1, 8, 8, generator=g), torch.randint(0, 10, (100,), generator=g)
+    batches = [(X[i : i + 32], y[i : i + 32]) for i in range(0, 100, 32)]
+    logits, labels = predict(_dropout_model(), batches)
+    expected = confusion_matrix(logits.argmax(dim=1), labels, num_classes=10)
+    model = _dropout_model()
+    grad_seen: list[bool] = []
+    model.register_forward_hook(lambda *_: grad_seen.append(torch.is_grad_enabled()))
+    model.train()  # as it would be right after training
+    with torch.random.fork_rng():  # dropout left on would draw from the caller's random state
+        got = confusion(model, batches, 10, torch.device("cpu"))
+    if not isinstance(got, torch.Tensor) or got.shape != (10, 10):
+        shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
+        return f"return a (10, 10) tensor of counts, got {shape}."
+    if model.training:
+        return "the model is still in training mode, so dropout was active: call model.eval() first."
+    if any(grad_seen):
+        return "gradients were being tracked: run the loop inside `with torch.inference_mode():`."
+    if got.sum().item() != 100:
+        return f"the counts add up to {got.sum().item()}, not the 100 samples: count every sample of every batch once."
+    if torch.equal(got.long(), expected.T):
+        return "rows and columns are swapped: row = the true class, column = the predicted class."
+    if not torch.equal(got.long(), expected):
+        return "some counts differ: for each sample add 1 at [true class, predicted class], the prediction being argmax(dim=1)."
+    return None
+
+
 q1 = Exercise(
     "ex05.q1",
     _mae_300,
     "fit a fresh seed-42 LinearRegressionModel for 300 epochs, predict X_test in inference mode, then "
     "(y_pred - y_test).abs().mean().item().",
+    "X_train, y_train, X_test, y_test = split_data(*make_line_data(weight=0.7, bias=0.3))  # part 2 reused X_test\n"
     "torch.manual_seed(42)\nmodel_300 = LinearRegressionModel()\n"
     "fit(model_300, (X_train, y_train), nn.L1Loss(), torch.optim.SGD(model_300.parameters(), lr=0.01), epochs=300)\n"
     "model_300.eval()\nwith torch.inference_mode():\n    mae_300 = (model_300(X_test) - y_test).abs().mean().item()",
@@ -130,4 +163,15 @@ q3 = Exercise(
     "    with torch.inference_mode():\n        for X, y in loader:\n            X, y = X.to(device), y.to(device)\n"
     "            correct += (model(X).argmax(dim=1) == y).sum().item()\n            total += len(y)\n"
     "    return correct / total",
+)
+q4 = Exercise(
+    "ex05.q4",
+    _confusion_fn,
+    "the evaluation recipe from exercise 3; start from torch.zeros(num_classes, num_classes, dtype=torch.long) and "
+    "add 1 at [true, predicted] for every sample.",
+    "def confusion(model, loader, num_classes, device):\n    model.eval()\n"
+    "    matrix = torch.zeros(num_classes, num_classes, dtype=torch.long)\n    with torch.inference_mode():\n"
+    "        for X, y in loader:\n            preds = model(X.to(device)).argmax(dim=1).cpu()\n"
+    "            for true, pred in zip(y.tolist(), preds.tolist()):\n                matrix[true, pred] += 1\n"
+    "    return matrix",
 )
