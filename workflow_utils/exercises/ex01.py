@@ -32,17 +32,21 @@ def _split(X_train: Any, X_test: Any) -> str | None:
     return None
 
 
-def _stats(mean: Any, std: Any) -> str | None:
+def _val_stats(mean: Any, std: Any) -> str | None:
     from workflow_utils.exercises._digits import digits_splits
 
     splits = digits_splits()
-    train, _ = splits["train"]
-    if abs(float(mean) - train.mean().item()) < 5e-5 and abs(float(std) - train.std().item()) < 5e-5:
-        return None
-    everything = torch.cat([images for images, _ in splits.values()])
-    if abs(float(mean) - everything.mean().item()) < 5e-5:
-        return "that is the mean over all three splits: leakage. Use the training split only."
-    return "expected the mean and std of the training pixels on the 0..1 scale."
+    train, val = splits["train"][0], splits["val"][0]
+    candidates = {  # what each kind of answer computes, keyed by what to say about it
+        None: (val - train.mean()) / train.std(),
+        "those are exactly 0 and 1: that split was normalised with its own statistics. Normalise the "
+        "validation pixels with the training mean and std.": (val - val.mean()) / val.std(),
+        "those are the raw validation pixels on the 0..1 scale; normalise them first.": val,
+    }
+    for problem, pixels in candidates.items():
+        if abs(float(mean) - pixels.mean().item()) < 5e-4 and abs(float(std) - pixels.std().item()) < 5e-4:
+            return problem
+    return "expected the mean and std of the validation pixels after normalising them with the training statistics."
 
 
 def _val_loader(loader: Any) -> str | None:
@@ -62,27 +66,60 @@ def _val_loader(loader: Any) -> str | None:
     return None
 
 
+def _own_line(X_train: Any, y_train: Any, X_test: Any, y_test: Any) -> str | None:
+    parts = {"X_train": X_train, "y_train": y_train, "X_test": X_test, "y_test": y_test}
+    for name, t in parts.items():
+        if not isinstance(t, torch.Tensor) or t.ndim != 2 or t.shape[1] != 1:
+            shape = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+            return f"{name} should be a tensor of shape (N, 1), one row per point, got {shape}."
+    if len(X_train) != len(y_train) or len(X_test) != len(y_test):
+        return "each input split needs its targets: len(X_train) == len(y_train) and len(X_test) == len(y_test)."
+    X, y = torch.cat([X_train, X_test]).float(), torch.cat([y_train, y_test]).float()
+    if len(X) < 100:
+        return f"use at least 100 points, got {len(X)}."
+    if not torch.allclose(y, 2 * X - 1, atol=1e-5):
+        return "the targets should follow y = 2 * x - 1."
+    gaps = X.flatten().diff()
+    if abs(X[0].item()) > 1e-6 or (gaps <= 0).any() or not torch.allclose(gaps, gaps[0].expand_as(gaps), atol=1e-5):
+        return "the inputs should start at 0 and be evenly spaced, in increasing order, with the training points first."
+    if X[-1].item() >= 2 or X[-1].item() + gaps[0].item() < 2 - 1e-5:
+        return "the inputs should cover 0 <= x < 2, up to one step short of 2."
+    if len(X_train) not in (int(0.8 * len(X)), round(0.8 * len(X))):
+        return f"80 % of {len(X)} points is {round(0.8 * len(X))} training points, got {len(X_train)}."
+    return None
+
+
 q1 = Exercise(
     "ex01.q1",
     _line,
     "make_line_data(weight=..., bias=..., step=...) returns X and y with one row per point.",
-    "X, y = make_line_data(weight=-1.5, bias=2.0, step=0.01)",
+    "X_ex, y_ex = make_line_data(weight=-1.5, bias=2.0, step=0.01)",
 )
 q2 = Exercise(
     "ex01.q2",
     _split,
     "split_data(X, y, train_fraction=...) keeps the order; 70 % of 100 points is 70.",
-    "X_train, y_train, X_test, y_test = split_data(X, y, train_fraction=0.7)",
+    "X_ex_train, y_ex_train, X_ex_test, y_ex_test = split_data(X_ex, y_ex, train_fraction=0.7)",
 )
 q3 = Exercise(
     "ex01.q3",
-    _stats,
-    "read_image_folder('data/digits', 'train') gives pixels in 0..1; take .mean() and .std() of those only.",
-    "images, _ = read_image_folder('data/digits', 'train')\nmean, std = images.mean().item(), images.std().item()",
+    _val_stats,
+    "read_image_folder('data/digits', 'val') gives the validation pixels in 0..1; subtract the training mean, "
+    "divide by the training std, then measure.",
+    "val_images, _ = read_image_folder('data/digits', 'val')\nval_normalised = (val_images - mean) / std\n"
+    "val_mean, val_std = val_normalised.mean().item(), val_normalised.std().item()",
 )
 q4 = Exercise(
     "ex01.q4",
     _val_loader,
     "make_loader(dataset, batch_size=..., shuffle=...) — which splits should shuffle?",
-    "val_loader = make_loader(load_digits_data('data/digits').val.dataset, batch_size=32, shuffle=False)",
+    "val_loader_ex = make_loader(digits.val.dataset, batch_size=32, shuffle=False)",
+)
+q5 = Exercise(
+    "ex01.q5",
+    _own_line,
+    "the same three steps as at the top of this notebook: inputs as a column with unsqueeze, targets from "
+    "the formula, then the first 80 % for training.",
+    "X_new = torch.arange(0, 2, 0.01).unsqueeze(dim=1)\ny_new = 2 * X_new - 1\n"
+    "X_new_train, y_new_train, X_new_test, y_new_test = split_data(X_new, y_new, train_fraction=0.8)",
 )
