@@ -31,7 +31,9 @@ def _load(path: Any) -> tuple[Any, str | None]:
 
 
 def _same_weights(state: dict, model: nn.Module) -> bool:
-    return all(torch.allclose(state[name].float().cpu(), value, atol=1e-5) for name, value in model.state_dict().items())
+    return all(
+        torch.allclose(state[name].float().cpu(), value, atol=1e-5) for name, value in model.state_dict().items()
+    )
 
 
 def _saved_state_dict(path: Any) -> str | None:
@@ -103,6 +105,50 @@ def _resume_fn(resume: Any) -> str | None:
     return None
 
 
+def _scheduled_run() -> tuple[nn.Module, torch.optim.Optimizer, Any]:
+    """A fresh seed-42 line with AdamW and a 50-step one-cycle schedule, like the digits recipe."""
+    model, _ = new_line_run()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.05)
+    return model, optimizer, torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.05, total_steps=50)
+
+
+def _train(parts: tuple, epochs: int, start_epoch: int = 0) -> None:
+    from workflow_utils.engine import fit
+
+    X_train, y_train, _, _ = line_split()
+    model, optimizer, scheduler = parts
+    fit(model, (X_train, y_train), nn.L1Loss(), optimizer, epochs, scheduler=scheduler, start_epoch=start_epoch)
+
+
+def _save_and_load_fns(save_run: Any, load_run: Any) -> str | None:
+    if not callable(save_run) or not callable(load_run):
+        return "pass both functions themselves: ex06.q4.check(save_run, load_run)."
+    first = _scheduled_run()
+    _train(first, 30)
+    resumed = _scheduled_run()  # fresh objects, as after a restart
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "run.pth"
+        save_run(path, *first, 30)
+        _, problem = _load(path)
+        if problem:
+            return problem
+        epochs_done = load_run(path, *resumed)
+    if epochs_done != 30:
+        return f"load_run returned {epochs_done!r}; it should return the number of epochs done, 30."
+    if not _same_weights(resumed[0].state_dict(), first[0]):
+        return "the model does not hold the saved weights: save model.state_dict() and load it with load_state_dict."
+    if not resumed[1].state:
+        return "the optimizer starts cold: save optimizer.state_dict() too and load it back."
+    if resumed[2].last_epoch != first[2].last_epoch:
+        return "the learning-rate schedule starts over: save scheduler.state_dict() too and load it back."
+    _train(resumed, 20, start_epoch=30)
+    straight = _scheduled_run()
+    _train(straight, 50)
+    if not _same_weights(resumed[0].state_dict(), straight[0]):
+        return "20 more epochs from your resumed run do not match an uninterrupted 50: load every state you saved."
+    return None
+
+
 q1 = Exercise(
     "ex06.q1",
     _saved_state_dict,
@@ -112,9 +158,10 @@ q1 = Exercise(
 q2 = Exercise(
     "ex06.q2",
     _checkpoint_with_loss,
-    "a checkpoint is a dict: add 'loss': loss_fn(first_half_model(X_train), y_train).item() next to 'epoch', "
+    "a checkpoint is a dict: add 'loss': nn.L1Loss()(first_half_model(X_train), y_train).item() next to 'epoch', "
     "'model_state' and 'optimizer_state'.",
-    "with torch.inference_mode():\n    loss_50 = loss_fn(first_half_model(X_train.to(device)), y_train.to(device)).item()\n"
+    "with torch.inference_mode():  # L1, as in part 1 (part 2 reuses loss_fn for the digits)\n"
+    "    loss_50 = nn.L1Loss()(first_half_model(X_train.to(device)), y_train.to(device)).item()\n"
     "q2_path = MODEL_DIR / 'ex06_q2_checkpoint.pth'\n"
     "torch.save({'epoch': 50, 'model_state': first_half_model.state_dict(),\n"
     "            'optimizer_state': first_half_opt.state_dict(), 'loss': loss_50}, q2_path)",
@@ -129,4 +176,17 @@ q3 = Exercise(
     "    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)\n"
     "    optimizer.load_state_dict(checkpoint['optimizer_state'])\n"
     "    return model, optimizer, checkpoint['epoch']",
+)
+q4 = Exercise(
+    "ex06.q4",
+    _save_and_load_fns,
+    "a checkpoint is a dict of state_dict()s plus the epoch; load_run pours each state into the object it was "
+    "passed (load_state_dict) and returns the epoch.",
+    "def save_run(path, model, optimizer, scheduler, epochs_done):\n"
+    "    torch.save({'epoch': epochs_done, 'model': model.state_dict(), 'optimizer': optimizer.state_dict(),\n"
+    "                'scheduler': scheduler.state_dict()}, path)\n\n\n"
+    "def load_run(path, model, optimizer, scheduler):\n"
+    "    checkpoint = torch.load(path, map_location='cpu', weights_only=True)\n"
+    "    model.load_state_dict(checkpoint['model'])\n    optimizer.load_state_dict(checkpoint['optimizer'])\n"
+    "    scheduler.load_state_dict(checkpoint['scheduler'])\n    return checkpoint['epoch']",
 )
