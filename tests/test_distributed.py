@@ -1,0 +1,200 @@
+"""workflow_utils.distributed and fit under torch.distributed: two real gloo processes on this CPU; ex08's checks."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from torch import nn
+from torch.utils.data import DistributedSampler
+
+from workflow_utils import distributed
+from workflow_utils.checkpoint import load_model
+from workflow_utils.data import TensorImageDataset, make_loader
+from workflow_utils.engine import _summed_over_processes, fit
+from workflow_utils.exercises import ex08
+from workflow_utils.models import DigitsMLP
+
+
+def tiny_dataset(n: int = 96) -> TensorImageDataset:
+    """``n`` random 8x8 'digits' with labels 0-9, the same on every call."""
+    g = torch.Generator().manual_seed(0)
+    return TensorImageDataset(torch.randn(n, 1, 8, 8, generator=g), torch.randint(0, 10, (n,), generator=g))
+
+
+# --- the sampler and the loader -----------------------------------------------------------------
+
+
+def test_each_process_gets_its_share_of_every_epoch():
+    dataset = tiny_dataset(1257)
+    shares = [distributed.DistributedBatches(dataset, 32, shuffle=True, seed=42, num_replicas=2, rank=r) for r in (0, 1)]
+    for epoch in (0, 1):
+        for sampler in shares:
+            sampler.set_epoch(epoch)
+        seen = [[i for batch in sampler for i in batch] for sampler in shares]
+        assert [len(s) for s in seen] == [629, 629]  # 1257 split in two, one image repeated
+        assert sorted(set(seen[0]) | set(seen[1])) == list(range(1257))
+        assert len(set(seen[0]) & set(seen[1])) == 1
+        if epoch == 0:
+            first_order = seen[0]
+    assert seen[0] != first_order  # set_epoch reshuffles
+    assert [len(b) for b in shares[0]] == [32] * 19 + [21] and len(shares[0]) == 20
+
+
+def test_batches_follow_torch_distributed_sampler_order():
+    dataset = tiny_dataset(100)
+    ours = distributed.DistributedBatches(dataset, 8, shuffle=True, seed=3, num_replicas=3, rank=1)
+    torchs = DistributedSampler(dataset, num_replicas=3, rank=1, shuffle=True, seed=3)
+    ours.set_epoch(5)
+    torchs.set_epoch(5)
+    assert [i for batch in ours for i in batch] == list(torchs)
+
+
+def test_one_process_sees_the_global_batches_of_make_loader():
+    dataset = tiny_dataset(96)
+    loader = distributed.distributed_loader(dataset, global_batch_size=32, shuffle=True, seed=0)
+    plain = make_loader(dataset, batch_size=32, shuffle=True, seed=0)
+    for epoch in (0, 1):
+        loader.sampler.set_epoch(epoch)
+        plain.sampler.set_epoch(epoch)
+        assert all(torch.equal(a[1], b[1]) for a, b in zip(loader, plain))
+    assert len(loader) == len(plain) == 3
+
+
+def test_a_global_batch_that_does_not_split_evenly_is_refused(monkeypatch):
+    monkeypatch.setattr(distributed, "world_size", lambda: 3)
+    with pytest.raises(ValueError, match=r"global_batch_size 64 does not split evenly over 3 processes; use a multiple of 3"):
+        distributed.distributed_loader(tiny_dataset(), global_batch_size=64)
+
+
+def test_helpers_without_a_process_group(monkeypatch):
+    for name in distributed.TORCHRUN_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    assert (distributed.is_distributed(), distributed.rank(), distributed.world_size()) == (False, 0, 1)
+    assert distributed.is_main_process() and not distributed.launched_by_torchrun()
+    assert distributed.gather_counts(7) == [7]
+    distributed.teardown()  # nothing to leave: no error
+    with pytest.raises(RuntimeError, match=r"torchrun --nproc_per_node=2"):
+        distributed.setup()
+
+
+def test_sums_pass_through_a_group_of_one():
+    loss_sum, metric_sum = torch.tensor(6.0), torch.tensor(3.0, dtype=torch.float64)
+    assert _summed_over_processes(loss_sum, metric_sum, 4) == (6.0, 3.0, 4)
+    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        assert _summed_over_processes(loss_sum, metric_sum, 4) == (6.0, 3.0, 4)
+    finally:
+        dist.destroy_process_group()
+
+
+# --- fit under DistributedDataParallel, two processes ---------------------------------------------
+
+
+def _train(model: nn.Module, train, val, **kwargs):
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    return fit(model, train, nn.CrossEntropyLoss(), optimizer, 3, val_data=val, metric="accuracy", seed=0, **kwargs)
+
+
+def _ddp_worker(rank: int, folder: str) -> None:
+    """One of two processes: fit a DDP MLP on its share; save what it printed, its history and its weights."""
+    dist.init_process_group("gloo", init_method=f"file://{folder}/rendezvous", rank=rank, world_size=2)
+    try:
+        torch.manual_seed(0)
+        model = nn.parallel.DistributedDataParallel(DigitsMLP(hidden=16))
+        train = distributed.distributed_loader(tiny_dataset(96), 32, shuffle=True, seed=0)
+        val = distributed.distributed_loader(tiny_dataset(40), 32)
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            history = _train(model, train, val, print_every=1, checkpoint_path=f"{folder}/best_{rank}.pth")
+        torch.save({"printed": out.getvalue(), "train_loss": history.train_loss, "val_loss": history.val_loss,
+                    "val_metric": history.val_metric, "weights": model.module.state_dict()}, f"{folder}/result_{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.fixture(scope="module")
+def ddp_results(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ddp")
+    mp.start_processes(_ddp_worker, args=(str(folder),), nprocs=2, start_method="spawn")
+    return folder, [torch.load(folder / f"result_{r}.pt", weights_only=True) for r in (0, 1)]
+
+
+def test_two_processes_train_exactly_like_one_with_the_same_global_batch(ddp_results):
+    _, (rank0, rank1) = ddp_results
+    torch.manual_seed(0)
+    model = DigitsMLP(hidden=16)
+    history = _train(model, make_loader(tiny_dataset(96), 32, shuffle=True, seed=0), make_loader(tiny_dataset(40), 32))
+    for key in ("train_loss", "val_loss", "val_metric"):  # figures summed over both shares, then divided once
+        assert rank0[key] == rank1[key] == pytest.approx(getattr(history, key), abs=1e-6), key
+    for name, weight in model.state_dict().items():  # averaged gradients: the same steps as one process
+        assert torch.allclose(rank0["weights"][name], weight, atol=1e-6) and torch.equal(rank0["weights"][name], rank1["weights"][name])
+
+
+def test_only_rank_0_prints_and_writes_the_checkpoint(ddp_results):
+    folder, (rank0, rank1) = ddp_results
+    assert rank0["printed"].count("\n") == 3 and rank0["printed"].startswith("epoch   0 | train loss")
+    assert rank1["printed"] == ""
+    assert (folder / "best_0.pth").is_file() and not (folder / "best_1.pth").exists()
+    best = load_model(DigitsMLP(hidden=16), folder / "best_0.pth")  # the plain model's keys, not DDP's 'module.'
+    assert all(torch.isfinite(p).all() for p in best.parameters())
+
+
+# --- ex08: each check accepts its solution and rejects typical mistakes --------------------------
+
+
+def _verdict(exercise, *answer) -> tuple[bool, str]:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exercise.check(*answer)
+    ok = out.getvalue().strip().endswith("correct!")
+    assert ok == exercise.passes(*answer)
+    return ok, out.getvalue()
+
+
+def test_ex08_q1_torchrun_command():
+    good = "torchrun --nproc_per_node=4 scripts/train_digits.py --epochs 10 --batch-size 128"
+    assert _verdict(ex08.q1, good)[0]
+    assert _verdict(ex08.q1, "python -m torch.distributed.run --nproc_per_node 4 scripts/train_digits.py --epochs 10 --batch-size 128")[0]
+    assert "not attempted" in _verdict(ex08.q1, None)[1]
+    assert "before the script name" in _verdict(ex08.q1, "torchrun scripts/train_digits.py --nproc_per_node=4 --epochs 10 --batch-size 128")[1]
+    assert "global batch" in _verdict(ex08.q1, good.replace("128", "32"))[1]
+    assert "start the command with torchrun" in _verdict(ex08.q1, "python scripts/train_digits.py --epochs 10 --batch-size 128")[1]
+    assert "--epochs 10" in _verdict(ex08.q1, good.replace("10", "20"))[1]
+    assert "does not accept" in _verdict(ex08.q1, good + " --workers 2")[1]
+    assert "one string" in _verdict(ex08.q1, good.split())[1]
+
+
+def test_ex08_q2_shares():
+    def shares(n_images, processes):
+        per_process = math.ceil(n_images / processes)
+        return per_process, per_process * processes - n_images
+
+    assert _verdict(ex08.q2, shares)[0]
+    ok, out = _verdict(ex08.q2, lambda n, p: (n // p, 0))
+    assert not ok and "(628, 0)" in out and "round up" in out
+    assert "two numbers" in _verdict(ex08.q2, lambda n, p: math.ceil(n / p))[1]
+
+
+def _average_gradients(model, loss_fn, X, y, processes):
+    sums = {name: torch.zeros_like(p) for name, p in model.named_parameters()}
+    for X_shard, y_shard in zip(X.chunk(processes), y.chunk(processes)):
+        model.zero_grad()
+        loss_fn(model(X_shard), y_shard).backward()
+        for name, p in model.named_parameters():
+            sums[name] += p.grad
+    return {name: total / processes for name, total in sums.items()}
+
+
+def test_ex08_q3_averaged_gradients():
+    assert _verdict(ex08.q3, _average_gradients)[0]
+    summed = lambda m, l, X, y, p: {k: v * p for k, v in _average_gradients(m, l, X, y, p).items()}  # noqa: E731
+    assert "does not sum" in _verdict(ex08.q3, summed)[1]
+    first_shard_only = lambda m, l, X, y, p: _average_gradients(m, l, X[: len(X) // p], y[: len(y) // p], 1)  # noqa: E731
+    assert "equal consecutive shards" in _verdict(ex08.q3, first_shard_only)[1]
+    assert "dict" in _verdict(ex08.q3, lambda *args: [1, 2])[1]
