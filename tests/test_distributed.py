@@ -32,7 +32,9 @@ def tiny_dataset(n: int = 96) -> TensorImageDataset:
 
 def test_each_process_gets_its_share_of_every_epoch():
     dataset = tiny_dataset(1257)
-    shares = [distributed.DistributedBatches(dataset, 32, shuffle=True, seed=42, num_replicas=2, rank=r) for r in (0, 1)]
+    shares = [
+        distributed.DistributedBatches(dataset, 32, shuffle=True, seed=42, num_replicas=2, rank=r) for r in (0, 1)
+    ]
     for epoch in (0, 1):
         for sampler in shares:
             sampler.set_epoch(epoch)
@@ -68,7 +70,9 @@ def test_one_process_sees_the_global_batches_of_make_loader():
 
 def test_a_global_batch_that_does_not_split_evenly_is_refused(monkeypatch):
     monkeypatch.setattr(distributed, "world_size", lambda: 3)
-    with pytest.raises(ValueError, match=r"global_batch_size 64 does not split evenly over 3 processes; use a multiple of 3"):
+    with pytest.raises(
+        ValueError, match=r"global_batch_size 64 does not split evenly over 3 processes; use a multiple of 3"
+    ):
         distributed.distributed_loader(tiny_dataset(), global_batch_size=64)
 
 
@@ -112,8 +116,16 @@ def _ddp_worker(rank: int, folder: str) -> None:
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
             history = _train(model, train, val, print_every=1, checkpoint_path=f"{folder}/best_{rank}.pth")
-        torch.save({"printed": out.getvalue(), "train_loss": history.train_loss, "val_loss": history.val_loss,
-                    "val_metric": history.val_metric, "weights": model.module.state_dict()}, f"{folder}/result_{rank}.pt")
+        torch.save(
+            {
+                "printed": out.getvalue(),
+                "train_loss": history.train_loss,
+                "val_loss": history.val_loss,
+                "val_metric": history.val_metric,
+                "weights": model.module.state_dict(),
+            },
+            f"{folder}/result_{rank}.pt",
+        )
     finally:
         dist.destroy_process_group()
 
@@ -133,7 +145,9 @@ def test_two_processes_train_exactly_like_one_with_the_same_global_batch(ddp_res
     for key in ("train_loss", "val_loss", "val_metric"):  # figures summed over both shares, then divided once
         assert rank0[key] == rank1[key] == pytest.approx(getattr(history, key), abs=1e-6), key
     for name, weight in model.state_dict().items():  # averaged gradients: the same steps as one process
-        assert torch.allclose(rank0["weights"][name], weight, atol=1e-6) and torch.equal(rank0["weights"][name], rank1["weights"][name])
+        assert torch.allclose(rank0["weights"][name], weight, atol=1e-6) and torch.equal(
+            rank0["weights"][name], rank1["weights"][name]
+        )
 
 
 def test_only_rank_0_prints_and_writes_the_checkpoint(ddp_results):
@@ -160,11 +174,20 @@ def _verdict(exercise, *answer) -> tuple[bool, str]:
 def test_ex08_q1_torchrun_command():
     good = "torchrun --nproc_per_node=4 scripts/train_digits.py --epochs 10 --batch-size 128"
     assert _verdict(ex08.q1, good)[0]
-    assert _verdict(ex08.q1, "python -m torch.distributed.run --nproc_per_node 4 scripts/train_digits.py --epochs 10 --batch-size 128")[0]
+    assert _verdict(
+        ex08.q1,
+        "python -m torch.distributed.run --nproc_per_node 4 scripts/train_digits.py --epochs 10 --batch-size 128",
+    )[0]
     assert "not attempted" in _verdict(ex08.q1, None)[1]
-    assert "before the script name" in _verdict(ex08.q1, "torchrun scripts/train_digits.py --nproc_per_node=4 --epochs 10 --batch-size 128")[1]
+    assert (
+        "before the script name"
+        in _verdict(ex08.q1, "torchrun scripts/train_digits.py --nproc_per_node=4 --epochs 10 --batch-size 128")[1]
+    )
     assert "global batch" in _verdict(ex08.q1, good.replace("128", "32"))[1]
-    assert "start the command with torchrun" in _verdict(ex08.q1, "python scripts/train_digits.py --epochs 10 --batch-size 128")[1]
+    assert (
+        "start the command with torchrun"
+        in _verdict(ex08.q1, "python scripts/train_digits.py --epochs 10 --batch-size 128")[1]
+    )
     assert "--epochs 10" in _verdict(ex08.q1, good.replace("10", "20"))[1]
     assert "does not accept" in _verdict(ex08.q1, good + " --workers 2")[1]
     assert "one string" in _verdict(ex08.q1, good.split())[1]
@@ -193,8 +216,13 @@ def _average_gradients(model, loss_fn, X, y, processes):
 
 def test_ex08_q3_averaged_gradients():
     assert _verdict(ex08.q3, _average_gradients)[0]
-    summed = lambda m, l, X, y, p: {k: v * p for k, v in _average_gradients(m, l, X, y, p).items()}  # noqa: E731
+
+    def summed(model, loss_fn, X, y, processes):
+        return {k: v * processes for k, v in _average_gradients(model, loss_fn, X, y, processes).items()}
+
+    def first_shard_only(model, loss_fn, X, y, processes):
+        return _average_gradients(model, loss_fn, X[: len(X) // processes], y[: len(y) // processes], 1)
+
     assert "does not sum" in _verdict(ex08.q3, summed)[1]
-    first_shard_only = lambda m, l, X, y, p: _average_gradients(m, l, X[: len(X) // p], y[: len(y) // p], 1)  # noqa: E731
     assert "equal consecutive shards" in _verdict(ex08.q3, first_shard_only)[1]
     assert "dict" in _verdict(ex08.q3, lambda *args: [1, 2])[1]

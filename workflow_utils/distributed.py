@@ -97,7 +97,9 @@ class DistributedBatches(DistributedSampler):
         return math.ceil(self.num_samples / self.batch_size)
 
 
-def distributed_loader(dataset: Dataset, global_batch_size: int = 64, shuffle: bool = False, seed: int = 42) -> DataLoader:
+def distributed_loader(
+    dataset: Dataset, global_batch_size: int = 64, shuffle: bool = False, seed: int = 42
+) -> DataLoader:
     """This process's loader over its share of ``dataset``; the processes' batches together make ``global_batch_size``.
 
     ``dataset`` must take a list of indices and return a whole batch (``TensorImageDataset``), as
@@ -111,7 +113,9 @@ def distributed_loader(dataset: Dataset, global_batch_size: int = 64, shuffle: b
             f"global_batch_size {global_batch_size} does not split evenly over {processes} processes; "
             f"use a multiple of {processes}, e.g. {processes * 32}."
         )
-    sampler = DistributedBatches(dataset, global_batch_size // processes, shuffle, seed, num_replicas=processes, rank=rank())
+    sampler = DistributedBatches(
+        dataset, global_batch_size // processes, shuffle, seed, num_replicas=processes, rank=rank()
+    )
     return DataLoader(dataset, sampler=sampler, batch_size=None)  # the sampler already yields whole batches
 
 

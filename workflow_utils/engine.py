@@ -20,6 +20,9 @@ Written by hand in 04_training_loop, "The loop, by hand" (one pass) and "The min
 - ``print_every`` prints a line every that many epochs, floats rounded to ``decimals`` (2 suits CNN
   training, which no two kinds of hardware repeat to 4 decimals); ``progress`` shows a tqdm bar;
   ``on_epoch_end(history)`` is called after each epoch (a ``LiveLossPlot``, say).
+- Under ``torch.distributed`` (a ``DistributedDataParallel`` model, loaders from ``workflow_utils.distributed``),
+  each process passes over its share: the figures are summed over the processes, so every one records those of
+  the whole epoch, and only rank 0 prints, shows the bar and writes checkpoints (the plain model's keys).
 """
 
 from __future__ import annotations
@@ -283,11 +286,12 @@ def _run_epoch(
     return result
 
 
-def _summed_over_processes(loss_sum: torch.Tensor, metric_sum: torch.Tensor, n_samples: int) -> tuple[float, float, int]:
+def _summed_over_processes(loss_sum: torch.Tensor, metric_sum: torch.Tensor, n: int) -> tuple[float, float, int]:
     """The sums and sample count over every process under torch.distributed (each saw its share), else this one's."""
     if not is_distributed():
-        return loss_sum.item(), metric_sum.item(), n_samples
-    totals = torch.stack([loss_sum.to(metric_sum.dtype), metric_sum, torch.tensor(n_samples, device=metric_sum.device, dtype=metric_sum.dtype)])
+        return loss_sum.item(), metric_sum.item(), n
+    count = torch.tensor(n, device=metric_sum.device, dtype=metric_sum.dtype)
+    totals = torch.stack([loss_sum.to(metric_sum.dtype), metric_sum, count])
     torch.distributed.all_reduce(totals)  # SUM over the processes
     loss_total, metric_total, count = totals.tolist()
     return loss_total, metric_total, round(count)

@@ -1,0 +1,153 @@
+"""Exercises for 08_scaling_up."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import runpy
+import shlex
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from workflow_utils.exercises import Exercise
+
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "train_digits.py"
+
+
+def _parse(parser: Any, args: list[str]) -> Any:
+    """``parser.parse_args(args)``, or None when argparse refuses them (its message silenced)."""
+    with contextlib.redirect_stderr(io.StringIO()):
+        try:
+            return parser.parse_args(args)
+        except SystemExit:
+            return None
+
+
+def _launcher_args(words: list[str]) -> list[str] | None:
+    """The words after ``torchrun`` (or ``python -m torch.distributed.run``), or None for another launcher."""
+    if words[:1] == ["torchrun"]:
+        return words[1:]
+    if len(words) > 2 and words[1:3] == ["-m", "torch.distributed.run"]:
+        return words[3:]
+    return None
+
+
+def _torchrun_command(command: Any) -> str | None:
+    if not isinstance(command, str):
+        return f"write the command as one string, as you would type it in a shell, got {type(command).__name__}."
+    launcher_args = _launcher_args(shlex.split(command))
+    if launcher_args is None:
+        return "start the command with torchrun: it launches the processes and tells each its rank."
+    from torch.distributed.run import get_args_parser
+
+    launch = _parse(get_args_parser(), launcher_args)
+    if launch is None or not launch.training_script.endswith("train_digits.py"):
+        return (
+            "after torchrun and its own flags comes the script: torchrun --nproc_per_node=4 scripts/train_digits.py ..."
+        )
+    if str(launch.nproc_per_node) != "4":
+        if any(arg.startswith("--nproc") for arg in launch.training_script_args):
+            return "torchrun's own flags go before the script name; flags after it go to the script."
+        return (
+            f"that starts {launch.nproc_per_node} process(es) per machine; ask torchrun for 4 with --nproc_per_node=4."
+        )
+    script = runpy.run_path(str(SCRIPT))
+    args = _parse(script["build_parser"](), launch.training_script_args)
+    if args is None:
+        return "the script does not accept those flags; see its --help (--epochs, --batch-size, ...)."
+    if args.epochs != 10:
+        return f"that trains for {args.epochs} epochs; pass --epochs 10."
+    if args.batch_size != 128:
+        if args.batch_size * 4 == 128:
+            return "--batch-size is the global batch, all processes together: pass 128 and each process takes 32."
+        return f"that uses a global batch of {args.batch_size}; pass --batch-size 128."
+    return None
+
+
+def _shares(shares: Any) -> str | None:
+    if not callable(shares):
+        return "pass your function itself: ex08.q2.check(shares)."
+    from torch.utils.data import DistributedSampler
+
+    for n_images, processes in ((1257, 2), (1257, 4), (270, 2), (10, 3), (5, 8)):
+        sampler = DistributedSampler(range(n_images), num_replicas=processes, rank=0)
+        expected = (sampler.num_samples, sampler.total_size - n_images)
+        got = shares(n_images, processes)
+        if not isinstance(got, tuple) or len(got) != 2:
+            return "return two numbers: (images per process, images repeated)."
+        if tuple(got) != expected:
+            hint = " Every process gets the same number, so round up." if got[0] == n_images // processes else ""
+            return f"for {n_images} images on {processes} processes you return {got}, DistributedSampler gives {expected}.{hint}"
+    return None
+
+
+def _shard_data() -> tuple[nn.Module, nn.Module, torch.Tensor, torch.Tensor]:
+    """A seed-0 DigitsMLP, cross-entropy, and a batch of 12 random 8x8 images with labels."""
+    from workflow_utils.models import DigitsMLP
+
+    g = torch.Generator().manual_seed(0)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = DigitsMLP()
+    return model, nn.CrossEntropyLoss(), torch.randn(12, 1, 8, 8, generator=g), torch.randint(0, 10, (12,), generator=g)
+
+
+def _full_batch_gradients(
+    model: nn.Module, loss_fn: nn.Module, X: torch.Tensor, y: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    model.zero_grad()
+    loss_fn(model(X), y).backward()
+    grads = {name: p.grad.clone() for name, p in model.named_parameters()}
+    model.zero_grad()
+    return grads
+
+
+def _averaged_gradients(average_gradients: Any) -> str | None:
+    if not callable(average_gradients):
+        return "pass your function itself: ex08.q3.check(average_gradients)."
+    model, loss_fn, X, y = _shard_data()
+    expected = _full_batch_gradients(model, loss_fn, X, y)
+    for processes in (2, 3):
+        got = average_gradients(model, loss_fn, X, y, processes)
+        if not isinstance(got, dict) or set(got) != set(expected):
+            return "return a dict {parameter name: gradient}, as model.named_parameters() names them."
+        if all(torch.allclose(got[k], processes * expected[k], atol=1e-6) for k in expected):
+            return f"with {processes} processes your gradients are {processes}x too large: DDP averages them, it does not sum."
+        if not all(torch.allclose(got[k], expected[k], atol=1e-6) for k in expected):
+            return (
+                f"with {processes} processes your gradients differ from one process's gradient over the whole batch; "
+                "split X and y into equal consecutive shards and average the shards' gradients."
+            )
+    return None
+
+
+q1 = Exercise(
+    "ex08.q1",
+    _torchrun_command,
+    "torchrun --nproc_per_node=N scripts/train_digits.py, then the script's own flags; --batch-size is the global batch.",
+    'command = "torchrun --nproc_per_node=4 scripts/train_digits.py --epochs 10 --batch-size 128"\nex08.q1.check(command)',
+)
+q2 = Exercise(
+    "ex08.q2",
+    _shares,
+    "every process gets math.ceil(n_images / processes) images; the sampler repeats a few to make up the total.",
+    "def shares(n_images, processes):\n    per_process = math.ceil(n_images / processes)\n"
+    "    return per_process, per_process * processes - n_images\n\n\nex08.q2.check(shares)",
+)
+q3 = Exercise(
+    "ex08.q3",
+    _averaged_gradients,
+    "for each shard: model.zero_grad(), loss_fn(model(X_shard), y_shard).backward(), keep p.grad.clone(); then average.",
+    "def average_gradients(model, loss_fn, X, y, processes):\n"
+    "    sums = {name: torch.zeros_like(p) for name, p in model.named_parameters()}\n"
+    "    for X_shard, y_shard in zip(X.chunk(processes), y.chunk(processes)):\n"
+    "        model.zero_grad()\n"
+    "        loss_fn(model(X_shard), y_shard).backward()  # one process's backward pass\n"
+    "        for name, p in model.named_parameters():\n"
+    "            sums[name] += p.grad\n"
+    "    return {name: total / processes for name, total in sums.items()}  # what DDP's all-reduce does\n\n\n"
+    "ex08.q3.check(average_gradients)",
+)
