@@ -40,6 +40,12 @@ test-wheel: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
 
+# The digits CNN trained by two processes (torch.distributed: gloo on CPUs, NCCL on GPUs), as in 08_scaling_up;
+# the last line printed is the test accuracy. Files go to build/train-ddp; TRAIN_ARGS="--epochs 5" changes settings.
+.PHONY: train-ddp
+train-ddp: $(STAMP)
+	$(PARALLEL_ENV) $(BIN)/torchrun --nproc_per_node=2 scripts/train_digits.py --data notebooks/data/digits --out build/train-ddp $(TRAIN_ARGS)
+
 # The one sanctioned way to refresh stored outputs: each notebook re-executed in a fresh kernel.
 notebooks: $(STAMP)
 	printf '%s\n' $(NOTEBOOKS) | $(PARALLEL_ENV) xargs -P 2 -I{} $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
