@@ -1,0 +1,153 @@
+"""scripts/train_digits.py from a shell: one process, two under torchrun with the network blocked, and make train-ddp."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from workflow_utils.checkpoint import load_model, safe_load
+from workflow_utils.data import load_digits_data
+from workflow_utils.distributed import DistributedBatches
+from workflow_utils.engine import History, digits_recipe, train_step
+from workflow_utils.models import DigitsMLP
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "train_digits.py"
+NETBLOCK = ROOT / "tests" / "robustness" / "netblock_sitecustomize.py"
+TEST_LINE = re.compile(r"test accuracy: (0\.\d{4}|1\.0000) \((\d+)/270\)")
+
+_spec = importlib.util.spec_from_file_location("train_digits", SCRIPT)
+train_digits = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(train_digits)
+
+
+@pytest.fixture(scope="module")
+def digits_root(tmp_path_factory) -> Path:
+    """The digits PNGs, written once for this module."""
+    root = tmp_path_factory.mktemp("data") / "digits"
+    load_digits_data(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def offline_env(tmp_path_factory) -> dict[str, str]:
+    """This environment, one math thread, and every non-loopback connection refused (as in tests/robustness)."""
+    site = tmp_path_factory.mktemp("netblock")
+    shutil.copy(NETBLOCK, site / "sitecustomize.py")
+    pythonpath = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": pythonpath, "OMP_NUM_THREADS": "1"}
+
+
+def run(command: list[str], env: dict[str, str], cwd: Path) -> str:
+    """Run ``command``; return its stdout, failing with its stderr."""
+    done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+# --- in-process pieces ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--epochs", "0"], r"--epochs must be a positive int, got 0; try --epochs 20\."),
+        (["--batch-size", "-1"], r"--batch-size must be a positive int, got -1; try --batch-size 64\."),
+        (["--lr", "0"], r"--lr must be a positive number, got 0.0; try --lr 2e-3\."),
+        (["--out", "SCRIPT"], r"--out .* is a file; pass a folder"),
+    ],
+)
+def test_flags_that_cannot_train_are_refused_in_one_line(flags, message):
+    flags = [str(SCRIPT) if f == "SCRIPT" else f for f in flags]
+    with pytest.raises(SystemExit, match=message):
+        train_digits.check_args(train_digits.build_parser().parse_args(flags))
+
+
+def test_defaults_are_notebook_07s_settings():
+    args = train_digits.build_parser().parse_args([])
+    assert (args.epochs, args.batch_size, args.lr, args.seed, args.model) == (20, 64, 2e-3, 42, "cnn")
+
+
+def test_csv_log_writes_one_row_per_epoch(tmp_path):
+    model = DigitsMLP()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    log = train_digits.CsvLog(tmp_path / "metrics.csv", optimizer)
+    history = History(metric_name="accuracy")
+    for epoch, (loss, acc) in enumerate([(2.0, 0.25), (1.5, 0.5)]):
+        history.epochs.append(epoch)
+        history.train_loss.append(loss)
+        history.train_metric.append(acc)
+        history.val_loss.append(loss + 0.1)
+        history.val_metric.append(acc - 0.05)
+        log(history)
+    rows = list(csv.DictReader((tmp_path / "metrics.csv").open()))
+    assert list(rows[0]) == list(train_digits.CSV_FIELDS)
+    assert [(r["epoch"], r["train_loss"], r["val_accuracy"], r["lr"]) for r in rows] == [
+        ("0", "2", "0.2", "0.5"),
+        ("1", "1.5", "0.45", "0.5"),
+    ]
+    assert all(float(r["seconds"]) >= 0 for r in rows)
+
+
+# --- whole runs, as from a shell ---------------------------------------------------------------------
+
+
+def test_one_process_prints_07s_lines_and_writes_its_files(digits_root, offline_env, tmp_path):
+    out = tmp_path / "run"
+    command = [sys.executable, str(SCRIPT), "--epochs", "2", "--model", "mlp", "--print-every", "1"]
+    printed = run([*command, "--data", str(digits_root), "--out", str(out)], offline_env, tmp_path).splitlines()
+    assert printed[0] == "1 process: 1257 training images per epoch, batches of 64"
+    assert [line[:9] for line in printed[1:3]] == ["epoch   0", "epoch   1"]
+    assert printed[3].startswith("best epoch 1: val accuracy 0.")
+    assert TEST_LINE.fullmatch(printed[-1]), printed[-1]
+    assert sorted(p.name for p in out.iterdir()) == ["best.pth", "metrics.csv"]
+    assert [row["epoch"] for row in csv.DictReader((out / "metrics.csv").open())] == ["0", "1"]
+    load_model(DigitsMLP(), out / "best.pth")  # the plain model's keys
+
+
+def _one_process_first_step(digits_root: Path, epochs: int) -> tuple[dict, dict]:
+    """Weights and gradients after one step of the seed-42 MLP over both processes' first batches together."""
+    dataset = load_digits_data(digits_root).train.dataset
+    shares = [DistributedBatches(dataset, 32, shuffle=True, seed=42, num_replicas=2, rank=r) for r in (0, 1)]
+    X, y = dataset[next(iter(shares[0])) + next(iter(shares[1]))]  # the global batch of 64
+    torch.manual_seed(42)
+    model = DigitsMLP()
+    loss_fn, optimizer, _ = digits_recipe(model, epochs, steps_per_epoch=len(shares[0]))
+    train_step(model, (X, y), loss_fn, optimizer)
+    return model.state_dict(), {name: p.grad for name, p in model.named_parameters()}
+
+
+def test_two_processes_under_torchrun_offline_match_one_process(digits_root, offline_env, tmp_path):
+    out = tmp_path / "ddp"
+    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", str(SCRIPT)]
+    flags = ["--epochs", "1", "--model", "mlp", "--save-first-step", "--data", str(digits_root), "--out", str(out)]
+    printed = run([*launch, *flags], offline_env, tmp_path).splitlines()
+    assert (
+        printed[0]
+        == "2 processes: 629 + 629 training images per epoch (1257 images, 1 repeated to split evenly), batches of 32 + 32"
+    )
+    assert sum(line.startswith("epoch") for line in printed) == 1  # rank 0 alone prints
+    assert TEST_LINE.fullmatch(printed[-1]) and sum(bool(TEST_LINE.match(line)) for line in printed) == 1
+    assert sorted(p.name for p in out.iterdir()) == ["best.pth", "first_step.pth", "metrics.csv"]
+    ddp = safe_load(out / "first_step.pth")
+    weights, grads = _one_process_first_step(digits_root, epochs=1)
+    for name, grad in grads.items():  # averaged over the two halves, not summed
+        assert torch.allclose(ddp["grads"][name], grad, rtol=1e-4, atol=1e-7), name
+    for name, weight in weights.items():
+        assert torch.allclose(ddp["weights"][name], weight, atol=1e-7), name
+
+
+def test_make_train_ddp_runs_two_processes_with_torchrun():
+    dry_run = subprocess.run(["make", "-n", "train-ddp"], capture_output=True, text=True, cwd=ROOT)
+    assert dry_run.returncode == 0, dry_run.stderr
+    command = dry_run.stdout.strip().splitlines()[-1]
+    assert "OMP_NUM_THREADS=1" in command and "torchrun --nproc_per_node=2 scripts/train_digits.py" in command
