@@ -6,7 +6,7 @@ from torch import nn
 
 from workflow_utils.data import make_line_data, read_image_folder, split_data, write_digits_image_folder
 from workflow_utils.exercises import ex01, ex02, ex07
-from workflow_utils.models import LinearRegressionModel
+from workflow_utils.models import LinearRegressionModel, LinearRegressionModelV2
 
 
 @pytest.fixture
@@ -49,13 +49,16 @@ def test_ex01_q2_split(capsys):
     assert "in order" in verdict(ex01.q2, X[perm][:70], X[perm][70:], capsys=capsys)[1]
 
 
-def test_ex01_q3_training_stats(in_tmp, capsys):
+def test_ex01_q3_validation_stats(in_tmp, capsys):
     root = write_digits_image_folder("data/digits")
-    train, _ = read_image_folder(root, "train")
-    assert verdict(ex01.q3, train.mean().item(), train.std().item(), capsys=capsys)[0]
-    everything = torch.cat([read_image_folder(root, s)[0] for s in ("train", "val", "test")])
-    assert "leakage" in verdict(ex01.q3, everything.mean().item(), everything.std().item(), capsys=capsys)[1]
-    assert "0..1 scale" in verdict(ex01.q3, train.mean().item() * 255, train.std().item() * 255, capsys=capsys)[1]
+    train, val = read_image_folder(root, "train")[0], read_image_folder(root, "val")[0]
+    right = (val - train.mean()) / train.std()
+    assert verdict(ex01.q3, right.mean().item(), right.std().item(), capsys=capsys)[0]
+    # the statistics the notebook already printed are not the answer any more: it needs new work
+    assert not verdict(ex01.q3, train.mean().item(), train.std().item(), capsys=capsys)[0]
+    own = (val - val.mean()) / val.std()
+    assert "its own statistics" in verdict(ex01.q3, own.mean().item(), own.std().item(), capsys=capsys)[1]
+    assert "raw validation pixels" in verdict(ex01.q3, val.mean().item(), val.std().item(), capsys=capsys)[1]
 
 
 def test_ex01_q4_validation_loader(in_tmp, capsys):
@@ -67,12 +70,28 @@ def test_ex01_q4_validation_loader(in_tmp, capsys):
     assert "32 images" in verdict(ex01.q4, make_loader(val, batch_size=64, shuffle=False), capsys=capsys)[1]
 
 
+class NotebookLine(nn.Module):
+    """The line model as 02_model writes it in a cell: a class of its own, not the package's."""
+
+    def __init__(self):
+        super().__init__()
+        self.weights = nn.Parameter(torch.randn(1, dtype=torch.float32))
+        self.bias = nn.Parameter(torch.randn(1, dtype=torch.float32))
+
+    def forward(self, x):
+        return self.weights * x + self.bias
+
+
 def test_ex02_q1_seed_zero(capsys):
     torch.manual_seed(0)
     assert verdict(ex02.q1, LinearRegressionModel(), capsys=capsys)[0]
+    torch.manual_seed(0)
+    assert verdict(ex02.q1, NotebookLine(), capsys=capsys)[0]  # the notebook's own class behaves the same
     torch.manual_seed(42)
-    assert "seed 0 right before" in verdict(ex02.q1, LinearRegressionModel(), capsys=capsys)[1]
-    assert "LinearRegressionModel instance" in verdict(ex02.q1, LinearRegressionModel, capsys=capsys)[1]
+    assert "manual_seed(0) right before" in verdict(ex02.q1, LinearRegressionModel(), capsys=capsys)[1]
+    assert "with parentheses" in verdict(ex02.q1, LinearRegressionModel, capsys=capsys)[1]
+    torch.manual_seed(0)
+    assert "weights and bias" in verdict(ex02.q1, LinearRegressionModelV2(), capsys=capsys)[1]
 
 
 class Quadratic(nn.Module):
@@ -110,13 +129,21 @@ def test_ex02_q3_mlp(capsys):
     assert "remove the softmax" in verdict(ex02.q3, with_softmax, capsys=capsys)[1]
     wide = nn.Sequential(nn.Flatten(), nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
     assert "4,810" in verdict(ex02.q3, wide, capsys=capsys)[1]
+    no_activation = nn.Sequential(nn.Flatten(), nn.Linear(64, 64), nn.Linear(64, 10))  # 4,810 parameters too
+    assert "one linear layer in disguise" in verdict(ex02.q3, no_activation, capsys=capsys)[1]
+    tanh = nn.Sequential(nn.Flatten(), nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 10))
+    assert verdict(ex02.q3, tanh, capsys=capsys)[0]  # any non-linearity will do
+
+
+def test_ex02_q3_hint_is_not_the_answer():
+    assert "nn.Sequential(" not in ex02.q3.hint_text and "non-linear" in ex02.q3.hint_text
 
 
 def test_hint_and_solution_print(capsys):
     ex02.q3.hint()
     ex02.q3.solution()
     out = capsys.readouterr().out
-    assert "ex02.q3 hint: nn.Sequential" in out and "small_mlp = nn.Sequential" in out
+    assert "ex02.q3 hint: three ideas" in out and "small_mlp = nn.Sequential" in out
 
 
 # --- 03 and 04 ---------------------------------------------------------------------------------
@@ -316,8 +343,9 @@ def _resume_fn(load_optimizer=True, momentum=0.9, same_model=True):
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
         model = LinearRegressionModel()
         model.load_state_dict(checkpoint["model_state"])
-        optimizer = torch.optim.SGD((model if same_model else LinearRegressionModel()).parameters(),
-                                    lr=0.01, momentum=momentum)
+        optimizer = torch.optim.SGD(
+            (model if same_model else LinearRegressionModel()).parameters(), lr=0.01, momentum=momentum
+        )
         if load_optimizer:
             optimizer.load_state_dict(checkpoint["optimizer_state"])
         return model, optimizer, checkpoint["epoch"]
@@ -435,3 +463,312 @@ def test_checks_leave_the_callers_folder_and_random_state_alone(tmp_path, monkey
     torch.manual_seed(0)
     assert "train it" in verdict(ex07.q2, DigitsMLP(), capsys=capsys)[1]
     assert list(tmp_path.iterdir()) == []  # no data/digits written here
+
+
+# --- the open-ended exercises: a whole step from a blank cell, checked by what it does ---------
+
+
+def test_ex01_q5_own_line(capsys):
+    def splits(X, fraction=0.8):
+        return split_data(X, 2 * X - 1, train_fraction=fraction)
+
+    assert verdict(ex01.q5, *splits(torch.arange(0, 2, 0.01).unsqueeze(1)), capsys=capsys)[0]
+    assert verdict(ex01.q5, *splits(torch.arange(0, 2, 2 / 128).unsqueeze(1)), capsys=capsys)[0]  # any step will do
+    assert (
+        "160 training points" in verdict(ex01.q5, *splits(torch.arange(0, 2, 0.01).unsqueeze(1), 0.7), capsys=capsys)[1]
+    )
+    assert (
+        "shape (N, 1)"
+        in verdict(ex01.q5, *(t.flatten() for t in splits(torch.arange(0, 2, 0.01).unsqueeze(1))), capsys=capsys)[1]
+    )
+    X = torch.arange(0, 2, 0.01).unsqueeze(1)
+    assert "y = 2 * x - 1" in verdict(ex01.q5, *split_data(X, 2 * X + 1, train_fraction=0.8), capsys=capsys)[1]
+    assert "one step short of 2" in verdict(ex01.q5, *splits(torch.linspace(0, 2, 150).unsqueeze(1)), capsys=capsys)[1]
+    shuffled = X[torch.randperm(200, generator=torch.Generator().manual_seed(0))]
+    assert "evenly spaced" in verdict(ex01.q5, *splits(shuffled), capsys=capsys)[1]
+
+
+class OwnNet(nn.Module):
+    def __init__(self, activation=True, softmax=False):
+        super().__init__()
+        self.hidden, self.out = nn.Linear(64, 32), nn.Linear(32, 10)
+        self.activation, self.softmax = activation, softmax
+
+    def forward(self, x):
+        h = self.hidden(x.flatten(1))
+        logits = self.out(torch.relu(h) if self.activation else h)
+        return logits.softmax(dim=1) if self.softmax else logits
+
+
+def test_ex02_q4_own_model_class(capsys):
+    assert verdict(ex02.q4, OwnNet(), capsys=capsys)[0]
+    assert "linear end to end" in verdict(ex02.q4, OwnNet(activation=False), capsys=capsys)[1]
+    assert "probabilities" in verdict(ex02.q4, OwnNet(softmax=True), capsys=capsys)[1]
+    assert "not the class itself" in verdict(ex02.q4, OwnNet, capsys=capsys)[1]
+    ready_made = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    assert "ready-made" in verdict(ex02.q4, ready_made, capsys=capsys)[1]
+    from workflow_utils.models import DigitsCNN
+
+    assert "ready-made" in verdict(ex02.q4, DigitsCNN(), capsys=capsys)[1]
+
+
+def _setup(loss_fn, make_optimizer, seed=42):
+    model = _line_and_model(seed)[0]
+    return model, loss_fn, make_optimizer(model.parameters())
+
+
+def test_ex03_q4_own_loss_and_optimizer(capsys):
+    assert verdict(ex03.q4, *_setup(nn.L1Loss(), lambda p: torch.optim.Adam(p, lr=0.01)), capsys=capsys)[0]
+    assert verdict(ex03.q4, *_setup(nn.MSELoss(), lambda p: torch.optim.SGD(p, lr=0.5)), capsys=capsys)[0]
+    slow = verdict(ex03.q4, *_setup(nn.L1Loss(), lambda p: torch.optim.SGD(p, lr=0.01)), capsys=capsys)[1]
+    assert "test MAE is 0.0569" in slow
+    assert (
+        "test MAE is inf"
+        in verdict(ex03.q4, *_setup(nn.MSELoss(), lambda p: torch.optim.SGD(p, lr=1.5)), capsys=capsys)[1]
+    )
+    assert (
+        "untrained"
+        in verdict(ex03.q4, *_setup(nn.L1Loss(), lambda p: torch.optim.Adam(p, lr=0.01), seed=0), capsys=capsys)[1]
+    )
+    model, loss_fn, _ = _setup(nn.L1Loss(), lambda p: None)
+    other = LinearRegressionModel()
+    assert "another model's" in verdict(ex03.q4, model, loss_fn, torch.optim.Adam(other.parameters()), capsys=capsys)[1]
+
+
+def _epoch_fn(train_mode=True, weighted=True):
+    def train_epoch(model, loader, loss_fn, optimizer, device):
+        if train_mode:
+            model.train()
+        total, seen = 0.0, 0
+        for X, y in loader:
+            X, y = X.to(device), y.to(device)
+            loss = loss_fn(model(X), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * (len(y) if weighted else 1)
+            seen += len(y) if weighted else 1
+        return total / seen
+
+    return train_epoch
+
+
+def test_ex04_q4_train_epoch(capsys):
+    assert verdict(ex04.q4, _epoch_fn(), capsys=capsys)[0]
+    assert "still in eval mode" in verdict(ex04.q4, _epoch_fn(train_mode=False), capsys=capsys)[1]
+    assert "weight each by its batch size" in verdict(ex04.q4, _epoch_fn(weighted=False), capsys=capsys)[1]
+    assert "did not change" in verdict(ex04.q4, lambda model, loader, *_: 0.0, capsys=capsys)[1]
+
+
+def _confusion_fn(eval_mode=True, swap=False):
+    def confusion(model, loader, num_classes, device):
+        if eval_mode:
+            model.eval()
+        matrix = torch.zeros(num_classes, num_classes, dtype=torch.long)
+        with torch.inference_mode():
+            for X, y in loader:
+                for true, pred in zip(y.tolist(), model(X.to(device)).argmax(dim=1).tolist()):
+                    matrix[(pred, true) if swap else (true, pred)] += 1
+        return matrix
+
+    return confusion
+
+
+def test_ex05_q4_confusion_matrix(capsys):
+    assert verdict(ex05.q4, _confusion_fn(), capsys=capsys)[0]
+    assert "model.eval()" in verdict(ex05.q4, _confusion_fn(eval_mode=False), capsys=capsys)[1]
+    assert "swapped" in verdict(ex05.q4, _confusion_fn(swap=True), capsys=capsys)[1]
+    assert "(10, 10) tensor" in verdict(ex05.q4, lambda *_: [[0] * 10] * 10, capsys=capsys)[1]
+
+
+def _run_fns(keys=("model", "optimizer", "scheduler")):
+    def save_run(path, model, optimizer, scheduler, epochs_done):
+        objects = {"model": model, "optimizer": optimizer, "scheduler": scheduler}
+        torch.save({"epoch": epochs_done, **{k: objects[k].state_dict() for k in keys}}, path)
+
+    def load_run(path, model, optimizer, scheduler):
+        checkpoint = torch.load(path, weights_only=True)
+        objects = {"model": model, "optimizer": optimizer, "scheduler": scheduler}
+        for k in keys:
+            objects[k].load_state_dict(checkpoint[k])
+        return checkpoint["epoch"]
+
+    return save_run, load_run
+
+
+def test_ex06_q4_save_and_load_a_run(capsys):
+    assert verdict(ex06.q4, *_run_fns(), capsys=capsys)[0]
+    assert "schedule starts over" in verdict(ex06.q4, *_run_fns(("model", "optimizer")), capsys=capsys)[1]
+    assert "starts cold" in verdict(ex06.q4, *_run_fns(("model", "scheduler")), capsys=capsys)[1]
+    pickled = (lambda path, model, *_: torch.save(model, path), _run_fns()[1])
+    assert "refuses this file" in verdict(ex06.q4, *pickled, capsys=capsys)[1]
+
+
+def test_ex07_q4_own_pipeline(digits_reader, capsys):
+    from workflow_utils.models import DigitsMLP
+
+    mlp = digits_reader[2]
+
+    class Wrapped(nn.Module):  # a class of the student's own around a trained network
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            return self.inner(x)
+
+    assert verdict(ex07.q4, Wrapped(mlp), capsys=capsys)[0]
+    assert "ready-made" in verdict(ex07.q4, mlp, capsys=capsys)[1]
+    torch.manual_seed(0)
+    assert "below 0.97" in verdict(ex07.q4, Wrapped(DigitsMLP()), capsys=capsys)[1]
+
+
+# --- every solution runs, in a namespace like its notebook's, and passes its own check ---------
+
+import ast  # noqa: E402
+import json  # noqa: E402
+import re  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+LESSONS = {
+    1: "01_data",
+    2: "02_model",
+    3: "03_loss_and_optimizer",
+    4: "04_training_loop",
+    5: "05_evaluation",
+    6: "06_save_and_load",
+    7: "07_putting_it_all_together",
+}
+
+
+def check_arguments(lesson: str, name: str) -> list[str]:
+    """The argument expressions of ``name.check(...)`` in the lesson notebook's exercise cell."""
+    pattern = re.compile(rf"^{re.escape(name)}\.check\(.*\)$", re.MULTILINE)
+    for cell in json.loads((NOTEBOOKS / f"{lesson}.ipynb").read_text())["cells"]:
+        found = pattern.search("".join(cell["source"]))
+        if cell["cell_type"] == "code" and found:
+            return [ast.unparse(arg) for arg in ast.parse(found.group(0)).body[0].value.args]
+    raise AssertionError(f"{lesson}.ipynb has no cell calling {name}.check(...)")
+
+
+def exercises_of(module):
+    return [getattr(module, q) for q in sorted(vars(module)) if re.fullmatch(r"q\d", q)]
+
+
+def _line_namespace():
+    from workflow_utils.data import make_line_data, split_data
+
+    X_train, y_train, X_test, y_test = split_data(*make_line_data(weight=0.7, bias=0.3))
+    return {
+        "torch": torch,
+        "nn": nn,
+        "fit": fit,
+        "make_line_data": make_line_data,
+        "split_data": split_data,
+        "LinearRegressionModel": LinearRegressionModel,
+        "device": torch.device("cpu"),
+        "X_train": X_train,
+        "y_train": y_train,
+        "X_test": X_test,
+        "y_test": y_test,
+    }
+
+
+def _namespace_01(tmp_path):
+    from workflow_utils.data import load_digits_data, make_loader
+
+    root = write_digits_image_folder("data/digits")
+    train, _ = read_image_folder(root, "train")
+    return {
+        **_line_namespace(),
+        "read_image_folder": read_image_folder,
+        "make_loader": make_loader,
+        "digits": load_digits_data("data/digits"),
+        "mean": train.mean().item(),
+        "std": train.std().item(),
+    }
+
+
+def _namespace_03(tmp_path):
+    ns = _line_namespace()
+
+    def train_line(lr, optimizer_name="SGD", loss_fn=None, epochs=100):  # as 03 defines it
+        torch.manual_seed(42)
+        model = LinearRegressionModel()
+        optimizer = {"SGD": torch.optim.SGD, "Adam": torch.optim.Adam}[optimizer_name](model.parameters(), lr=lr)
+        return fit(model, (ns["X_train"], ns["y_train"]), loss_fn or nn.MSELoss(), optimizer, epochs)
+
+    return {**ns, "train_line": train_line, "loss_fn": nn.L1Loss(), "model": nn.Linear(2, 2)}
+
+
+def _namespace_05(tmp_path):
+    # part 2 of 05 reuses X_test for the digits and loss_fn for cross-entropy: solutions must not rely on them
+    return {**_line_namespace(), "X_test": torch.zeros(270, 1, 8, 8), "loss_fn": nn.CrossEntropyLoss()}
+
+
+def _namespace_06(tmp_path):
+    from pathlib import Path as _Path
+
+    ns = {**_line_namespace(), "MODEL_DIR": _Path("models")}
+    ns["MODEL_DIR"].mkdir()
+    ns["model_0"] = _line_run(100)[0]
+    ns["first_half_model"], ns["first_half_opt"] = _line_run(50, momentum=0.9)[:2]
+    ns["loss_fn"] = nn.CrossEntropyLoss(label_smoothing=0.1)  # what part 2 leaves in loss_fn
+    return ns
+
+
+NAMESPACES = {
+    1: _namespace_01,
+    2: lambda _: {"torch": torch, "nn": nn, "LinearRegressionModel": NotebookLine},
+    3: _namespace_03,
+    4: lambda _: _line_namespace(),
+    5: _namespace_05,
+    6: _namespace_06,
+}
+
+
+@pytest.mark.parametrize("number", sorted(NAMESPACES))
+def test_every_solution_runs_and_passes_its_check(number, in_tmp, capsys):
+    module = {1: ex01, 2: ex02, 3: ex03, 4: ex04, 5: ex05, 6: ex06}[number]
+    namespace = NAMESPACES[number](in_tmp)
+    for exercise in exercises_of(module):
+        exec(exercise.solution_code, namespace)  # in order, like the solution notebook
+        answer = [eval(arg, namespace) for arg in check_arguments(LESSONS[number], exercise.name)]
+        assert verdict(exercise, *answer, capsys=capsys)[0], f"{exercise.name}'s solution fails its check"
+
+
+def test_every_07_solution_runs_and_passes_its_check(digits_reader, in_tmp, capsys):
+    from workflow_utils.checkpoint import load_model
+    from workflow_utils.engine import digits_recipe
+    from workflow_utils.evaluation import predict
+    from workflow_utils.models import DigitsMLP
+
+    _, digits, mlp, read_digit = digits_reader
+    namespace = {
+        "torch": torch,
+        "nn": nn,
+        "fit": fit,
+        "digits": digits,
+        "epochs": 20,
+        "device": torch.device("cpu"),
+        "DigitsMLP": DigitsMLP,
+        "digits_recipe": digits_recipe,
+        "predict": predict,
+        "load_model": load_model,
+        "reloaded": mlp,
+        "read_digit": read_digit,
+    }
+    for exercise in exercises_of(ex07):
+        exec(exercise.solution_code, namespace)
+        answer = [eval(arg, namespace) for arg in check_arguments(LESSONS[7], exercise.name)]
+        assert verdict(exercise, *answer, capsys=capsys)[0], f"{exercise.name}'s solution fails its check"
+
+
+def test_every_exercise_has_a_check_cell_and_a_solution_cell():
+    for number, lesson in LESSONS.items():
+        module = {1: ex01, 2: ex02, 3: ex03, 4: ex04, 5: ex05, 6: ex06, 7: ex07}[number]
+        solutions = (NOTEBOOKS / "solutions" / f"{lesson}_solutions.ipynb").read_text()
+        for exercise in exercises_of(module):
+            assert check_arguments(lesson, exercise.name)
+            assert f"{exercise.name}.check(" in solutions, f"{lesson}_solutions.ipynb does not solve {exercise.name}"
