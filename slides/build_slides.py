@@ -193,7 +193,7 @@ def _write_index(out: Path, decks: list[Path]) -> None:
         for d in decks
     )
     (out / "index.html").write_text(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<meta charset=\"utf-8\">\n<title>PyTorch Workflow slides</title>\n"
+        '<!DOCTYPE html>\n<html lang="en">\n<meta charset="utf-8">\n<title>PyTorch Workflow slides</title>\n'
         "<h1>PyTorch Workflow slides</h1>\n<p>Arrow keys move between slides, S opens the speaker view "
         "with notes, F goes full screen, Esc shows an overview.</p>\n"
         f"<ul>\n{items}\n</ul>\n</html>\n",

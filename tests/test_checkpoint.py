@@ -287,7 +287,13 @@ def test_orphan_temp_files_of_a_killed_run_are_removed_on_the_next_save(tmp_path
     fresh = _leave(tmp_path / ".c.pth.b7qe2m1w.tmp", age_s=0)  # may be another process writing right now
     keep = [
         _leave(tmp_path / name, age_s=3600)
-        for name in (".d.pth.k3x_9aqz.tmp", "c.pth.k3x_9aqz.tmp", ".c.pth.notes.tmp", ".c.pth.k3x_9aqz.tmp.bak", "c.pth.tmp")
+        for name in (
+            ".d.pth.k3x_9aqz.tmp",
+            "c.pth.k3x_9aqz.tmp",
+            ".c.pth.notes.tmp",
+            ".c.pth.k3x_9aqz.tmp.bak",
+            "c.pth.tmp",
+        )
     ]
     (tmp_path / ".c.pth.dir00000.tmp").mkdir()
     (tmp_path / ".c.pth.link0000.tmp").symlink_to(keep[0])

@@ -28,7 +28,11 @@ def _top_level_names(path: Path) -> set[str]:
 
 
 def test_no_name_is_defined_in_two_places():
-    files = [*Path(workflow_utils.__file__).parent.rglob("*.py"), *(ROOT / "benchmarks").glob("*.py"), *(ROOT / "scripts").glob("*.py")]
+    files = [
+        *Path(workflow_utils.__file__).parent.rglob("*.py"),
+        *(ROOT / "benchmarks").glob("*.py"),
+        *(ROOT / "scripts").glob("*.py"),
+    ]
     seen: dict[str, Path] = {}
     clashes = []
     for path in files:
@@ -66,6 +70,8 @@ def _public_helpers():
 def test_each_public_helper_names_the_lesson_that_writes_it_by_hand(name, obj):
     doc = inspect.getdoc(obj) or ""
     links = BACKLINK.findall(" ".join(doc.split()))
-    assert links, f"{name}: its docstring should say where the idea is written by hand, e.g. 'Written by hand in 04_training_loop, \"The loop, by hand\"'"
+    assert links, (
+        f"{name}: its docstring should say where the idea is written by hand, e.g. 'Written by hand in 04_training_loop, \"The loop, by hand\"'"
+    )
     for notebook, heading in links:
         assert heading in _headings(notebook), f"{name}: {notebook} has no section {heading!r}"

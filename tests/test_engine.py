@@ -21,8 +21,14 @@ def _seeded_model():
 def test_fit_reproduces_course_figures(line):
     X_train, y_train, X_test, y_test = line
     model = _seeded_model()
-    history = fit(model, (X_train, y_train), nn.L1Loss(), torch.optim.SGD(model.parameters(), lr=0.01), 100,
-                  val_data=(X_test, y_test))
+    history = fit(
+        model,
+        (X_train, y_train),
+        nn.L1Loss(),
+        torch.optim.SGD(model.parameters(), lr=0.01),
+        100,
+        val_data=(X_test, y_test),
+    )
     assert (round(history.train_loss[0], 4), round(history.val_loss[0], 4)) == (0.3129, 0.4811)
     assert (round(model.weights.item(), 4), round(model.bias.item(), 4)) == (0.5784, 0.3513)
     assert history.epochs == list(range(100)) and len(history.val_loss) == 100
@@ -112,8 +118,15 @@ def test_fit_saves_best_checkpoint(line, tmp_path):
 
     X_train, y_train, X_test, y_test = line
     model = _seeded_model()
-    history = fit(model, (X_train, y_train), nn.L1Loss(), torch.optim.SGD(model.parameters(), lr=0.01), 5,
-                  val_data=(X_test, y_test), checkpoint_path=tmp_path / "best.pth")
+    history = fit(
+        model,
+        (X_train, y_train),
+        nn.L1Loss(),
+        torch.optim.SGD(model.parameters(), lr=0.01),
+        5,
+        val_data=(X_test, y_test),
+        checkpoint_path=tmp_path / "best.pth",
+    )
     info = load_checkpoint(tmp_path / "best.pth", LinearRegressionModel())
     assert info["epoch"] == history.best_epoch + 1  # checkpoints store the number of epochs done
     assert info["best_val_loss"] == pytest.approx(min(history.val_loss))
@@ -127,8 +140,15 @@ def test_digits_recipe_steps_the_schedule_per_batch():
     X, y = torch.randn(6, 4), torch.tensor([0, 1, 2, 0, 1, 2])
     batches = [(X[:2], y[:2]), (X[2:4], y[2:4]), (X[4:], y[4:])]
     lrs = []
-    fit(model, batches, loss_fn, optimizer, 2, scheduler=scheduler,
-        on_epoch_end=lambda h: lrs.append(optimizer.param_groups[0]["lr"]))
+    fit(
+        model,
+        batches,
+        loss_fn,
+        optimizer,
+        2,
+        scheduler=scheduler,
+        on_epoch_end=lambda h: lrs.append(optimizer.param_groups[0]["lr"]),
+    )
     assert loss_fn.label_smoothing == 0.1 and isinstance(optimizer, torch.optim.AdamW)
     assert scheduler.last_epoch == 6  # one step per batch
     assert lrs[1] < lrs[0] < 0.01  # one-cycle: annealed towards zero by the end
@@ -317,8 +337,16 @@ def test_binary_and_regression_metrics_are_named_and_right(capsys):
 
     reg = nn.Linear(1, 1)
     Xr, yr = torch.randn(20, 1), torch.randn(20, 1)
-    history = fit(reg, (Xr, yr), nn.MSELoss(), torch.optim.SGD(reg.parameters(), lr=0.01), 1, val_data=(Xr, yr),
-                  metric="mae", print_every=1)
+    history = fit(
+        reg,
+        (Xr, yr),
+        nn.MSELoss(),
+        torch.optim.SGD(reg.parameters(), lr=0.01),
+        1,
+        val_data=(Xr, yr),
+        metric="mae",
+        print_every=1,
+    )
     out = capsys.readouterr().out
     assert history.metric_name == "mae" and "train mae" in out and "accuracy" not in out
     assert history.val_metric[0] == pytest.approx((reg(Xr) - yr).abs().mean().item(), rel=1e-5)
@@ -328,7 +356,13 @@ def test_binary_and_regression_metrics_are_named_and_right(capsys):
 def test_a_loss_that_is_not_a_batch_mean_is_refused(reduction):
     model = nn.Linear(4, 2)
     with pytest.raises(ValueError, match="reduction='mean'"):
-        fit(model, _three_batches(), nn.CrossEntropyLoss(reduction=reduction), torch.optim.SGD(model.parameters(), lr=0.1), 1)
+        fit(
+            model,
+            _three_batches(),
+            nn.CrossEntropyLoss(reduction=reduction),
+            torch.optim.SGD(model.parameters(), lr=0.1),
+            1,
+        )
 
 
 def test_nan_in_the_training_inputs_is_named_and_the_weights_stay_finite(capsys):
@@ -382,7 +416,9 @@ def test_ctrl_c_advice_resumes_a_one_cycle_run_exactly(tmp_path):
 
     model, loss_fn, opt, sched = _recipe_run(batches, 5)
     last = tmp_path / "last.pth"
-    history = fit(model, batches, _StopAtCall(loss_fn, 3 * 3 + 2), opt, 5, scheduler=sched, seed=1, last_checkpoint_path=last)
+    history = fit(
+        model, batches, _StopAtCall(loss_fn, 3 * 3 + 2), opt, 5, scheduler=sched, seed=1, last_checkpoint_path=last
+    )
     assert history.epochs == [0, 1, 2] and "start_epoch=3" in history.stop_reason and str(last) in history.stop_reason
 
     from workflow_utils.checkpoint import load_checkpoint  # follow the printed advice
@@ -411,8 +447,14 @@ def test_ctrl_c_inside_on_epoch_end_keeps_the_history():
         if len(history.epochs) == 2:
             raise KeyboardInterrupt
 
-    history = fit(model, batches, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.1), 5,
-                  on_epoch_end=stop_after_second_epoch)
+    history = fit(
+        model,
+        batches,
+        nn.CrossEntropyLoss(),
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        5,
+        on_epoch_end=stop_after_second_epoch,
+    )
     assert history.epochs == [0, 1] and len(history.train_loss) == 2
     assert history.stop_reason.startswith("interrupted after epoch 1") and "start_epoch=2" in history.stop_reason
 

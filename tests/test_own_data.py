@@ -42,9 +42,27 @@ def _model(n_features: int, n_outputs: int) -> nn.Module:
 
 # name, targets as the loss wants them, outputs, loss, metric, how to score predictions by hand
 PROBLEMS = {
-    "wine": (lambda y: y.long(), 3, nn.CrossEntropyLoss, "accuracy", lambda out, y: (out.argmax(1) == y).float().mean()),
-    "breast_cancer": (lambda y: y.float().unsqueeze(1), 1, nn.BCEWithLogitsLoss, "binary_accuracy", lambda out, y: ((out > 0).float() == y).float().mean()),
-    "diabetes": (lambda y: (y.float().unsqueeze(1) - 150) / 80, 1, nn.MSELoss, "mae", lambda out, y: (out - y).abs().mean()),
+    "wine": (
+        lambda y: y.long(),
+        3,
+        nn.CrossEntropyLoss,
+        "accuracy",
+        lambda out, y: (out.argmax(1) == y).float().mean(),
+    ),
+    "breast_cancer": (
+        lambda y: y.float().unsqueeze(1),
+        1,
+        nn.BCEWithLogitsLoss,
+        "binary_accuracy",
+        lambda out, y: ((out > 0).float() == y).float().mean(),
+    ),
+    "diabetes": (
+        lambda y: (y.float().unsqueeze(1) - 150) / 80,
+        1,
+        nn.MSELoss,
+        "mae",
+        lambda out, y: (out - y).abs().mean(),
+    ),
 }
 
 
@@ -73,8 +91,9 @@ def test_the_public_api_on_own_data_matches_a_bare_loop(name, tmp_path, capsys):
     model = _model(X.shape[1], n_out)
     train_loader = make_loader(TensorDataset(X_train, y_train), batch_size=32, shuffle=True, seed=1)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
-    history = fit(model, train_loader, make_loss(), optimizer, EPOCHS, val_data=(X_test, y_test), metric=metric,
-                  print_every=10)
+    history = fit(
+        model, train_loader, make_loss(), optimizer, EPOCHS, val_data=(X_test, y_test), metric=metric, print_every=10
+    )
     printed = capsys.readouterr().out
     assert history.metric_name == metric and f"train {metric} " in printed and f"val {metric} " in printed
     if metric == "mae":

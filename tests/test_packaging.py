@@ -161,8 +161,11 @@ def test_requires_dist_covers_every_import(wheel_metadata: str) -> None:
     owners = metadata.packages_distributions()
     imports = third_party_imports()
     assert {"torch", "numpy", "matplotlib", "sklearn", "PIL", "tqdm", "ipywidgets", "packaging"} <= imports
-    uncovered = {name: owners.get(name) for name in imports
-                 if not {canonicalize_name(d) for d in owners.get(name, [])} & required.keys()}
+    uncovered = {
+        name: owners.get(name)
+        for name in imports
+        if not {canonicalize_name(d) for d in owners.get(name, [])} & required.keys()
+    }
     assert uncovered == {}, "add these to [project] dependencies in pyproject.toml"
 
 

@@ -43,7 +43,9 @@ def decks(tmp_path_factory):
     out = tmp_path_factory.mktemp("slides")
     done = subprocess.run(
         [sys.executable, str(ROOT / "slides" / "build_slides.py"), "--out", str(out)],
-        capture_output=True, text=True, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     if done.returncode and "could not download reveal.js" in done.stderr:
         pytest.skip(f"reveal.js is not installed and cannot be downloaded here: {done.stderr.strip()}")
@@ -52,7 +54,9 @@ def decks(tmp_path_factory):
 
 
 def test_a_deck_per_notebook_and_an_index(decks):
-    expected = [decks / f"{p.stem}.slides.html" for p in MAIN] + [decks / "solutions" / f"{p.stem}.slides.html" for p in SOLUTIONS]
+    expected = [decks / f"{p.stem}.slides.html" for p in MAIN] + [
+        decks / "solutions" / f"{p.stem}.slides.html" for p in SOLUTIONS
+    ]
     assert all(deck.is_file() for deck in expected)
     index = (decks / "index.html").read_text()
     assert all(deck.relative_to(decks).as_posix() in index for deck in expected)
@@ -84,7 +88,9 @@ def test_speaker_notes_come_from_notes_cells(decks):
 
 def test_widgets_show_their_last_picture_in_the_deck(decks):
     path = ROOT / "notebooks" / "07_putting_it_all_together.ipynb"
-    figures = sum("image/png" in o.get("data", {}) for c in json.loads(path.read_text())["cells"] for o in c.get("outputs", []))
+    figures = sum(
+        "image/png" in o.get("data", {}) for c in json.loads(path.read_text())["cells"] for o in c.get("outputs", [])
+    )
     html = (decks / f"{path.stem}.slides.html").read_text()
     assert "application/vnd.jupyter.widget-view+json" not in html  # nothing that needs a kernel
     assert "0/20 [00:00" not in html  # the finished progress bar is left out

@@ -41,13 +41,17 @@ def module(name: str, value: Any) -> nn.Module:
 
 def tensor(name: str, value: Any) -> torch.Tensor:
     if not isinstance(value, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}; convert it with torch.as_tensor({name}).")
+        raise TypeError(
+            f"{name} must be a torch.Tensor, got {type(value).__name__}; convert it with torch.as_tensor({name})."
+        )
     return value
 
 
 def path(name: str, value: Any) -> Path:
     if not isinstance(value, (str, Path)):
-        raise TypeError(f"{name} must be a str or pathlib.Path, got {type(value).__name__}; pass a file path such as 'models/model.pth'.")
+        raise TypeError(
+            f"{name} must be a str or pathlib.Path, got {type(value).__name__}; pass a file path such as 'models/model.pth'."
+        )
     return Path(value)
 
 
@@ -56,7 +60,9 @@ def parent_is_folder(path: Path) -> None:
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
-                raise NotADirectoryError(f"{parent} is a file, not a folder, so {path} cannot be created there; choose another path.")
+                raise NotADirectoryError(
+                    f"{parent} is a file, not a folder, so {path} cannot be created there; choose another path."
+                )
             return
 
 

@@ -41,7 +41,9 @@ def atomic_save(obj: Any, path: str | Path) -> Path:
     path = _target(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if not os.access(path.parent, os.W_OK | os.X_OK):
-        raise PermissionError(f"cannot write into {path.parent} (no write permission); choose a folder you own, e.g. models/.")
+        raise PermissionError(
+            f"cannot write into {path.parent} (no write permission); choose a folder you own, e.g. models/."
+        )
     _remove_orphans(path)
     fd, tmp = _open_temp(path)
     try:
@@ -72,7 +74,9 @@ def _target(value: Any) -> Path:
     path = _path(value)
     text = os.fspath(value)
     if os.path.basename(text) in ("", ".", ".."):  # 'newfolder/' or 'runs/.': pathlib would drop the clue
-        raise IsADirectoryError(f"{text} names a folder, not a file; pass a file path inside it, e.g. {path / 'model.pth'}.")
+        raise IsADirectoryError(
+            f"{text} names a folder, not a file; pass a file path inside it, e.g. {path / 'model.pth'}."
+        )
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a folder; pass a file path such as {path / 'model.pth'}.")
     check.parent_is_folder(path)
@@ -131,7 +135,9 @@ def safe_load(path: str | Path, map_location: str | torch.device | None = "cpu")
     """
     path = _path(path)
     if path.is_dir():
-        raise IsADirectoryError(f"{path} is a folder, not a checkpoint file; pass the file inside it, e.g. {path / 'model.pth'}.")
+        raise IsADirectoryError(
+            f"{path} is a folder, not a checkpoint file; pass the file inside it, e.g. {path / 'model.pth'}."
+        )
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}; save one first or check the path.")
     try:
@@ -188,9 +194,13 @@ def save_checkpoint(
     """
     check.module("model", model)
     if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(f"optimizer must be a torch.optim.Optimizer or None, got {type(optimizer).__name__}; pass the optimizer object.")
+        raise TypeError(
+            f"optimizer must be a torch.optim.Optimizer or None, got {type(optimizer).__name__}; pass the optimizer object."
+        )
     if isinstance(epoch, bool) or not isinstance(epoch, int):
-        raise TypeError(f"epoch must be an int (the number of epochs done), got {epoch!r}; pass epoch=len(history.epochs).")
+        raise TypeError(
+            f"epoch must be an int (the number of epochs done), got {epoch!r}; pass epoch=len(history.epochs)."
+        )
     checkpoint = {"model_state": model.state_dict(), "epoch": epoch, **_plain_extras(extra)}
     if optimizer is not None:
         checkpoint["optimizer_state"] = optimizer.state_dict()
@@ -258,7 +268,9 @@ def load_checkpoint(
     """
     check.module("model", model)
     if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(f"optimizer must be a torch.optim.Optimizer or None, got {type(optimizer).__name__}; pass the optimizer object.")
+        raise TypeError(
+            f"optimizer must be a torch.optim.Optimizer or None, got {type(optimizer).__name__}; pass the optimizer object."
+        )
     checkpoint = safe_load(path, map_location)
     if not isinstance(checkpoint, dict) or "model_state" not in checkpoint:
         raise ValueError(f"{path} is not a checkpoint from save_checkpoint; for a bare state_dict use load_model.")
@@ -289,7 +301,11 @@ def _load_state_dict(model: nn.Module, state: dict[str, torch.Tensor], path: str
     if missing or unexpected or mismatched:
         details = "; ".join(
             f"{label} {items}"
-            for label, items in (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", mismatched))
+            for label, items in (
+                ("missing keys", missing),
+                ("unexpected keys", unexpected),
+                ("shape mismatches", mismatched),
+            )
             if items
         )
         raise ValueError(

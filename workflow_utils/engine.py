@@ -90,7 +90,9 @@ def _binary_accuracy(y_logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def _same_shape(name: str, y_pred: torch.Tensor, y: torch.Tensor) -> None:
     if y_pred.shape != y.shape:  # broadcasting (N, 1) against (N,) would silently compare N x N pairs
-        raise ValueError(f"metric {name!r} needs predictions and targets of one shape, got {tuple(y_pred.shape)} and {tuple(y.shape)}; reshape y with y.reshape_as(y_pred).")
+        raise ValueError(
+            f"metric {name!r} needs predictions and targets of one shape, got {tuple(y_pred.shape)} and {tuple(y.shape)}; reshape y with y.reshape_as(y_pred)."
+        )
 
 
 def _mae(y_pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -114,10 +116,14 @@ def _resolve_metric(metric: str | MetricFn | None) -> tuple[str | None, MetricFn
         return None, None
     if isinstance(metric, str):
         if metric not in METRICS:
-            raise ValueError(f"unknown metric {metric!r}; choose one of {', '.join(repr(m) for m in METRICS)}, or pass a function returning a batch mean.")
+            raise ValueError(
+                f"unknown metric {metric!r}; choose one of {', '.join(repr(m) for m in METRICS)}, or pass a function returning a batch mean."
+            )
         return metric, METRICS[metric]
     if not callable(metric):
-        raise TypeError(f"metric must be a name such as 'accuracy' or a function (y_pred, y) -> batch mean, got {type(metric).__name__}; try metric='accuracy'.")
+        raise TypeError(
+            f"metric must be a name such as 'accuracy' or a function (y_pred, y) -> batch mean, got {type(metric).__name__}; try metric='accuracy'."
+        )
     return getattr(metric, "__name__", "metric").strip("<>_") or "metric", metric
 
 
@@ -128,7 +134,9 @@ def _metric_is_a_mean(metric_fn: MetricFn, y_pred: torch.Tensor, y: torch.Tensor
     """
     once = torch.as_tensor(metric_fn(y_pred, y)).detach().cpu().double()
     if once.ndim != 0:
-        raise ValueError(f"the metric must return one number per batch, got shape {tuple(once.shape)}; reduce it with .mean().")
+        raise ValueError(
+            f"the metric must return one number per batch, got shape {tuple(once.shape)}; reduce it with .mean()."
+        )
     twice = torch.as_tensor(metric_fn(torch.cat([y_pred, y_pred]), torch.cat([y, y]))).detach().cpu().double()
     if once != 0 and torch.isclose(twice, 2 * once):
         raise ValueError(
@@ -144,7 +152,9 @@ def _metric_is_a_mean(metric_fn: MetricFn, y_pred: torch.Tensor, y: torch.Tensor
 def _as_batches(data: Data, name: str = "data") -> Iterable[Batch]:
     if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
         if len(data[0]) != len(data[1]):
-            raise ValueError(f"{name} has {len(data[0])} inputs but {len(data[1])} targets; they must pair up one to one.")
+            raise ValueError(
+                f"{name} has {len(data[0])} inputs but {len(data[1])} targets; they must pair up one to one."
+            )
         return [(data[0], data[1])]
     if isinstance(data, (torch.Tensor, str, bytes, dict)) or not isinstance(data, Iterable):
         raise TypeError(
@@ -186,9 +196,13 @@ def _check_labels(loss_fn: Callable, y_pred: torch.Tensor, y: torch.Tensor) -> N
 
 def _check_loss_fn(loss_fn: Callable) -> None:
     if isinstance(loss_fn, type):
-        raise TypeError(f"loss_fn is the class {loss_fn.__name__}, not an instance; pass {loss_fn.__name__}() with parentheses.")
+        raise TypeError(
+            f"loss_fn is the class {loss_fn.__name__}, not an instance; pass {loss_fn.__name__}() with parentheses."
+        )
     if not callable(loss_fn):
-        raise TypeError(f"loss_fn must be callable like nn.MSELoss(), got {type(loss_fn).__name__}; pass an instance, e.g. nn.MSELoss().")
+        raise TypeError(
+            f"loss_fn must be callable like nn.MSELoss(), got {type(loss_fn).__name__}; pass an instance, e.g. nn.MSELoss()."
+        )
     reduction = getattr(loss_fn, "reduction", "mean")
     if isinstance(loss_fn, nn.Module) and reduction != "mean":
         raise ValueError(
@@ -226,15 +240,25 @@ def scheduler_timing(
     if scheduler is None:
         return None
     if isinstance(scheduler, torch.optim.Optimizer):
-        raise TypeError("scheduler is an optimizer (it would take a second step per batch); pass a learning-rate scheduler, e.g. torch.optim.lr_scheduler.StepLR(optimizer, 10).")
+        raise TypeError(
+            "scheduler is an optimizer (it would take a second step per batch); pass a learning-rate scheduler, e.g. torch.optim.lr_scheduler.StepLR(optimizer, 10)."
+        )
     if not isinstance(scheduler, (LRScheduler, ReduceLROnPlateau)):
-        raise TypeError(f"scheduler must be a torch.optim.lr_scheduler object, got {type(scheduler).__name__}; pass scheduler=None to train without one.")
+        raise TypeError(
+            f"scheduler must be a torch.optim.lr_scheduler object, got {type(scheduler).__name__}; pass scheduler=None to train without one."
+        )
     if scheduler.optimizer is not optimizer:
-        raise ValueError("the scheduler was built on another optimizer, so the learning rate would never change; build it on the optimizer you pass to fit.")
+        raise ValueError(
+            "the scheduler was built on another optimizer, so the learning rate would never change; build it on the optimizer you pass to fit."
+        )
     if step not in (None, "batch", "epoch"):
-        raise ValueError(f"scheduler_step must be 'batch', 'epoch' or None (chosen from the scheduler's type), got {step!r}.")
+        raise ValueError(
+            f"scheduler_step must be 'batch', 'epoch' or None (chosen from the scheduler's type), got {step!r}."
+        )
     if step == "batch" and isinstance(scheduler, ReduceLROnPlateau):
-        raise ValueError("ReduceLROnPlateau reads the validation loss once per epoch; pass scheduler_step='epoch' (or leave it None).")
+        raise ValueError(
+            "ReduceLROnPlateau reads the validation loss once per epoch; pass scheduler_step='epoch' (or leave it None)."
+        )
     return step or ("batch" if isinstance(scheduler, (OneCycleLR, CyclicLR)) else "epoch")
 
 
@@ -328,12 +352,16 @@ def train_step(
     timing = scheduler_timing(scheduler, optimizer)
     _, metric_fn = _resolve_metric(metric)
     model.train()
-    result = _run_epoch(model, data, loss_fn, optimizer, metric_fn, device, scheduler if timing == "batch" else None, first=True)
+    result = _run_epoch(
+        model, data, loss_fn, optimizer, metric_fn, device, scheduler if timing == "batch" else None, first=True
+    )
     _step_epoch_scheduler(scheduler if timing == "epoch" else None, result["loss"])
     return result
 
 
-def evaluate(model: nn.Module, data: Data, loss_fn: nn.Module, metric: str | MetricFn | None = None) -> dict[str, float]:
+def evaluate(
+    model: nn.Module, data: Data, loss_fn: nn.Module, metric: str | MetricFn | None = None
+) -> dict[str, float]:
     """Mean ``loss`` (and ``metric``) over ``data`` in eval mode, without tracking gradients.
 
     The straight-line notebooks call this pass the *test step*. Written by hand in 04_training_loop, "The loop, by hand".
@@ -343,7 +371,15 @@ def evaluate(model: nn.Module, data: Data, loss_fn: nn.Module, metric: str | Met
     return _evaluate(model, data, loss_fn, metric_fn, device, first=True)
 
 
-def _evaluate(model: nn.Module, data: Data, loss_fn: Callable, metric_fn: MetricFn | None, device: torch.device, first: bool, name: str = "data") -> dict[str, float]:
+def _evaluate(
+    model: nn.Module,
+    data: Data,
+    loss_fn: Callable,
+    metric_fn: MetricFn | None,
+    device: torch.device,
+    first: bool,
+    name: str = "data",
+) -> dict[str, float]:
     model.eval()
     with torch.inference_mode():
         return _run_epoch(model, data, loss_fn, None, metric_fn, device, first=first, name=name)
@@ -393,8 +429,16 @@ def fit(
         try:
             _prepare_epoch(train_data, seed, epoch)
             train, val, history.stop_reason = _train_and_validate(
-                model, train_data, val_data, loss_fn, optimizer, metric_fn, device,
-                scheduler if timing == "batch" else None, epoch, first=epoch == start_epoch,
+                model,
+                train_data,
+                val_data,
+                loss_fn,
+                optimizer,
+                metric_fn,
+                device,
+                scheduler if timing == "batch" else None,
+                epoch,
+                first=epoch == start_epoch,
             )
             if history.stop_reason:
                 break
@@ -428,8 +472,21 @@ def _train_and_validate(
 
 
 def _check_fit_args(
-    model, train_data, loss_fn, optimizer, epochs, val_data, metric, start_epoch, seed, print_every, decimals,
-    checkpoint_path, last_checkpoint_path, on_epoch_end, **_,
+    model,
+    train_data,
+    loss_fn,
+    optimizer,
+    epochs,
+    val_data,
+    metric,
+    start_epoch,
+    seed,
+    print_every,
+    decimals,
+    checkpoint_path,
+    last_checkpoint_path,
+    on_epoch_end,
+    **_,
 ) -> torch.device:
     """Every argument check of ``fit`` in one place; return the model's device."""
     check.positive_int("epochs", epochs, 10)
@@ -449,7 +506,9 @@ def _check_fit_args(
         if path is not None:
             check.path(name, path)
     if on_epoch_end is not None and not callable(on_epoch_end):
-        raise TypeError(f"on_epoch_end must be a function taking the History, got {type(on_epoch_end).__name__}; pass e.g. a LiveLossPlot().")
+        raise TypeError(
+            f"on_epoch_end must be a function taking the History, got {type(on_epoch_end).__name__}; pass e.g. a LiveLossPlot()."
+        )
     return device
 
 
@@ -471,7 +530,9 @@ def _prepare_epoch(train_data: Data, seed: int | None, epoch: int) -> None:
         sampler.set_epoch(epoch)  # the shuffle order of this epoch, also when resuming
 
 
-def _non_finite_reason(epoch: int, train: dict, val: dict | None, train_data: Data, val_data: Data | None) -> str | None:
+def _non_finite_reason(
+    epoch: int, train: dict, val: dict | None, train_data: Data, val_data: Data | None
+) -> str | None:
     """Why the epoch's losses are not finite (which data tensor holds NaN/inf, or the learning rate), or None."""
     for name, result, data in (("training", train, train_data), ("validation", val, val_data)):
         if result is None or math.isfinite(result["loss"]):
@@ -498,10 +559,14 @@ def _find_non_finite(data: Data, name: str) -> str | None:
     return None
 
 
-def _interrupted_reason(history: History, epoch: int, timing: str | None, last_checkpoint_path: str | Path | None) -> str:
+def _interrupted_reason(
+    history: History, epoch: int, timing: str | None, last_checkpoint_path: str | Path | None
+) -> str:
     """What a Ctrl-C during ``epoch`` kept, and advice that works as printed."""
     done = history.epochs[-1] + 1 if history.epochs else epoch
-    head = f"interrupted {'after' if done > epoch else 'during'} epoch {epoch}; the history holds epochs up to {done - 1}"
+    head = (
+        f"interrupted {'after' if done > epoch else 'during'} epoch {epoch}; the history holds epochs up to {done - 1}"
+    )
     if last_checkpoint_path is not None and history.epochs:
         return (
             f"{head}. To resume exactly, rebuild model, optimizer and scheduler, call "
@@ -542,9 +607,13 @@ def _save_checkpoints(history: History, model, optimizer, scheduler, best_path, 
         model = model.module  # the plain model's keys, so load_model(DigitsCNN(), path) works
     done = history.epochs[-1] + 1  # checkpoints record the number of epochs completed
     if best_path is not None and history.best_epoch == history.epochs[-1]:
-        save_checkpoint(best_path, model, optimizer, epoch=done, best_val_loss=history.best_val_loss, scheduler=scheduler)
+        save_checkpoint(
+            best_path, model, optimizer, epoch=done, best_val_loss=history.best_val_loss, scheduler=scheduler
+        )
     if last_path is not None:
-        save_checkpoint(last_path, model, optimizer, epoch=done, best_val_loss=history.best_val_loss, scheduler=scheduler)
+        save_checkpoint(
+            last_path, model, optimizer, epoch=done, best_val_loss=history.best_val_loss, scheduler=scheduler
+        )
 
 
 def _epoch_line(history: History, decimals: int = 4) -> str:

@@ -34,7 +34,9 @@ def required_packages(package: str = PACKAGE) -> dict[str, str]:
 def check_package(name: str, minimum: str) -> tuple[bool, str]:
     """Return (ok, line) for one package; the line names the fix when it fails."""
     if not isinstance(name, str) or not isinstance(minimum, str):
-        raise TypeError(f"name and minimum must be strings, got {name!r} and {minimum!r}; e.g. check_package('torch', '2.6').")
+        raise TypeError(
+            f"name and minimum must be strings, got {name!r} and {minimum!r}; e.g. check_package('torch', '2.6')."
+        )
     try:
         installed = metadata.version(name)
     except metadata.PackageNotFoundError:

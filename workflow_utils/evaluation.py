@@ -69,7 +69,9 @@ def confusion_matrix(y_pred: torch.Tensor, y_true: torch.Tensor, num_classes: in
         )
     for name, t in (("y_pred", y_pred), ("y_true", y_true)):
         if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
-            raise ValueError(f"{name} must hold integer class labels, got {t.dtype}; use logits.argmax(dim=1) or {name}.long().")
+            raise ValueError(
+                f"{name} must hold integer class labels, got {t.dtype}; use logits.argmax(dim=1) or {name}.long()."
+            )
     check.same_device("y_pred", y_pred, "y_true", y_true)
     if len(y_true) and int(y_pred.min()) < 0:
         raise ValueError(f"labels must lie in 0..{num_classes - 1}; check num_classes.")

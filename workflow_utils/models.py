@@ -100,7 +100,9 @@ def _check_float_input(name: str, x: torch.Tensor, weight: torch.Tensor) -> None
             f"{name} expects float images, got {x.dtype}; convert them with x.float() (and divide 0..255 pixels by 255)."
         )
     if x.dtype != weight.dtype and not torch.is_autocast_enabled(x.device.type):
-        raise ValueError(f"{name} has {weight.dtype} weights but got {x.dtype} input; convert it with x.to({weight.dtype}).")
+        raise ValueError(
+            f"{name} has {weight.dtype} weights but got {x.dtype} input; convert it with x.to({weight.dtype})."
+        )
 
 
 def _conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
@@ -121,8 +123,11 @@ class DigitsCNN(nn.Module):
 
     def __init__(self, channels: tuple[int, int] = (32, 64), dropout: float = 0.0, num_classes: int = 10) -> None:
         super().__init__()
-        if not (isinstance(channels, (tuple, list)) and len(channels) == 2
-                and all(isinstance(c, int) and not isinstance(c, bool) and c > 0 for c in channels)):
+        if not (
+            isinstance(channels, (tuple, list))
+            and len(channels) == 2
+            and all(isinstance(c, int) and not isinstance(c, bool) and c > 0 for c in channels)
+        ):
             raise ValueError(f"channels must be two positive ints, got {channels!r}; try channels=(32, 64).")
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
             raise ValueError(f"dropout must be a probability in [0, 1), got {dropout!r}; try dropout=0.0.")
@@ -146,9 +151,14 @@ def layer_table(model: nn.Module, input_shape: tuple[int, ...]) -> str:
     Used in 02_model, "A small CNN".
     """
     check.module("model", model)
-    if not (isinstance(input_shape, (tuple, list, torch.Size)) and len(input_shape) > 0
-            and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in input_shape)):
-        raise ValueError(f"input_shape must be a tuple of positive ints including the batch size, got {input_shape!r}; try (1, 1, 8, 8).")
+    if not (
+        isinstance(input_shape, (tuple, list, torch.Size))
+        and len(input_shape) > 0
+        and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in input_shape)
+    ):
+        raise ValueError(
+            f"input_shape must be a tuple of positive ints including the batch size, got {input_shape!r}; try (1, 1, 8, 8)."
+        )
     rows: list[tuple[str, str, str, int]] = []
     hooks = [
         module.register_forward_hook(
@@ -172,9 +182,7 @@ def layer_table(model: nn.Module, input_shape: tuple[int, ...]) -> str:
     header = ("layer", "type", "output shape", "params")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(4)]
     lines = [f"{'input':<{widths[0]}}  {'':<{widths[1]}}  {str(tuple(input_shape)):<{widths[2]}}"]
-    lines += [
-        f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]:>{widths[3]}}" for r in rows
-    ]
+    lines += [f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]:>{widths[3]}}" for r in rows]
     title = f"{header[0]:<{widths[0]}}  {header[1]:<{widths[1]}}  {header[2]:<{widths[2]}}  {header[3]:>{widths[3]}}"
     total = f"total trainable parameters: {count_parameters(model)}"
     return "\n".join(line.rstrip() for line in [title, "-" * len(title), *lines, "-" * len(title), total])

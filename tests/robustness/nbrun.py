@@ -92,9 +92,7 @@ def differences(name: str, executed: nbformat.NotebookNode, folder: Path) -> lis
 
 def _client(name: str, folder: Path) -> NotebookClient:
     nb = nbformat.read(folder / name, as_version=4)  # the stored notebook, outputs and all
-    return NotebookClient(
-        nb, kernel_name="python3", timeout=TIMEOUT, resources={"metadata": {"path": str(folder)}}
-    )
+    return NotebookClient(nb, kernel_name="python3", timeout=TIMEOUT, resources={"metadata": {"path": str(folder)}})
 
 
 async def run_async(name: str, folder: Path, env: dict[str, str] | None = None) -> tuple[nbformat.NotebookNode, float]:

@@ -15,9 +15,8 @@ import asyncio
 import textwrap
 
 import nbformat
-import pytest
-
 import nbrun
+import pytest
 
 REVERSED = list(reversed(nbrun.NOTEBOOKS))
 
@@ -34,7 +33,9 @@ def offline(tmp_path_factory):
 def test_network_block_is_active(offline, tmp_path):
     """A kernel started with the offline environment refuses the internet at once, but not loopback."""
     nb = nbformat.v4.new_notebook()
-    nb.cells.append(nbformat.v4.new_code_cell(textwrap.dedent("""\
+    nb.cells.append(
+        nbformat.v4.new_code_cell(
+            textwrap.dedent("""\
         import socket, time, urllib.request
         start = time.monotonic()
         for attempt in (lambda: socket.create_connection(("203.0.113.1", 80), timeout=10),
@@ -52,7 +53,9 @@ def test_network_block_is_active(offline, tmp_path):
         server.listen()
         socket.create_connection(server.getsockname(), timeout=5).close()
         print("loopback open")
-        """)))
+        """)
+        )
+    )
     path = tmp_path / "probe.ipynb"
     nbformat.write(nb, path)
     executed, _ = nbrun.run(path.name, tmp_path, offline)
