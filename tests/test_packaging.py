@@ -138,7 +138,8 @@ def test_wheel_ships_every_module(wheel: Path) -> None:
     missing = [path for path in source_modules() if path not in names]
     assert missing == []
     exercises = sorted(n for n in names if n.startswith("workflow_utils/exercises/ex"))
-    assert exercises == [f"workflow_utils/exercises/ex0{i}.py" for i in range(1, 8)]
+    assert exercises == sorted(p for p in source_modules() if p.startswith("workflow_utils/exercises/ex"))
+    assert len(exercises) >= 7  # one module per lesson notebook
 
 
 def pyproject() -> dict:

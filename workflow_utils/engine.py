@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -425,21 +426,12 @@ def fit(
     timing = scheduler_timing(scheduler, optimizer, scheduler_step)
     metric_name, metric_fn = _resolve_metric(metric)
     history = History(metric_name=metric_name)
+    batch_scheduler = scheduler if timing == "batch" else None
+    one_epoch = partial(_train_and_validate, model, train_data, val_data, loss_fn, optimizer, metric_fn, device)
     for epoch in _epoch_range(start_epoch, epochs, progress and is_main_process()):
         try:
             _prepare_epoch(train_data, seed, epoch)
-            train, val, history.stop_reason = _train_and_validate(
-                model,
-                train_data,
-                val_data,
-                loss_fn,
-                optimizer,
-                metric_fn,
-                device,
-                scheduler if timing == "batch" else None,
-                epoch,
-                first=epoch == start_epoch,
-            )
+            train, val, history.stop_reason = one_epoch(batch_scheduler, epoch, first=epoch == start_epoch)
             if history.stop_reason:
                 break
             _step_epoch_scheduler(scheduler if timing == "epoch" else None, (val or train)["loss"])
