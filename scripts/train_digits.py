@@ -41,7 +41,9 @@ CSV_FIELDS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy
 def build_parser() -> argparse.ArgumentParser:
     """The command-line flags, with 07's settings as defaults."""
     parser = argparse.ArgumentParser(
-        description="Train a digits classifier on one process or, under torchrun, several."
+        prog="train_digits.py",
+        description="Train a digits classifier on one process or, under torchrun, several.",
+        formatter_class=lambda prog: argparse.HelpFormatter(prog, width=100),  # the same --help in any terminal
     )
     parser.add_argument("--epochs", type=int, default=20, help="passes over the training images (default 20)")
     parser.add_argument(
@@ -58,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=Path("runs/digits"), help="folder for metrics.csv and best.pth")
     parser.add_argument("--print-every", type=int, default=5, help="print a line every this many epochs (default 5)")
     parser.add_argument(
-        "--save-first-step", action="store_true", help="also save the weights after the first step (first_step.pth)"
+        "--save-first-step", action="store_true", help="save weights and gradients after the first step (first_step.pth)"
     )
     return parser
 
