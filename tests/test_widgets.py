@@ -81,8 +81,15 @@ def test_live_plot_redraws_every_n_epochs_and_gives_a_static_figure(line):
     torch.manual_seed(42)
     model = LinearRegressionModel()
     live = LiveLossPlot(every=5)
-    fit(model, (X_train, y_train), nn.L1Loss(), torch.optim.SGD(model.parameters(), lr=0.01), 20,
-        val_data=(X_test, y_test), on_epoch_end=live)
+    fit(
+        model,
+        (X_train, y_train),
+        nn.L1Loss(),
+        torch.optim.SGD(model.parameters(), lr=0.01),
+        20,
+        val_data=(X_test, y_test),
+        on_epoch_end=live,
+    )
     assert live.updates == 4  # after 5, 10, 15 and 20 epochs: the last picture shows the whole run
     assert len(live.history.epochs) == 20
     fig = live.final_figure()
@@ -100,3 +107,50 @@ def test_redraws_land_in_the_image_widget_as_png(line):
     assert first[:8] == b"\x89PNG\r\n\x1a\n"
     explorer.optimizer_menu.value = "Adam"
     assert explorer.image.value != first
+
+
+def _png_size(png):
+    import io
+
+    from PIL import Image
+
+    return Image.open(io.BytesIO(png)).size
+
+
+def test_pictures_are_shown_at_the_size_they_were_drawn(line):
+    explorer = LearningRateExplorer(*line, epochs=5)
+    width, height = _png_size(explorer.image.value)
+    assert (width, height) == (767, 302)  # 11 x 3.8 in at 80 dpi, trimmed to the axes
+    assert (explorer.image.layout.width, explorer.image.layout.height) == ("767px", "auto")
+    assert explorer.image.layout.max_width == "100%"  # a narrow window shrinks it, keeping its shape
+
+
+def test_live_plot_starts_with_an_empty_plot_the_size_of_its_redraws(line):
+    X_train, y_train, X_test, y_test = line
+    live = LiveLossPlot(every=1)
+    blank_width, blank_height = _png_size(live.image.value)  # a picture from the start: no broken-image icon
+    assert live.image.layout.width == f"{blank_width}px" and live.updates == 0
+    torch.manual_seed(42)
+    model = LinearRegressionModel()
+    fit(
+        model,
+        (X_train, y_train),
+        nn.L1Loss(),
+        torch.optim.SGD(model.parameters(), lr=0.01),
+        2,
+        val_data=(X_test, y_test),
+        on_epoch_end=live,
+    )
+    width, height = _png_size(live.image.value)
+    assert live.image.layout.width == f"{width}px"
+    assert abs(blank_width / width - 1) < 0.1 and abs(blank_height / height - 1) < 0.1, (
+        (blank_width, blank_height),
+        (width, height),
+    )
+
+
+def test_explorer_labels_get_the_width_they_need(line):
+    explorer = LearningRateExplorer(*line, epochs=5)
+    assert explorer.lr_slider.description == "learning rate"
+    assert explorer.lr_slider.style.description_width == "initial"  # the default width cut it to "learning r…"
+    assert explorer.optimizer_menu.style.description_width == "initial"

@@ -33,7 +33,24 @@ def _show(image: widgets.Image, fig: Figure) -> None:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
     plt.close(fig)
-    image.value = buffer.getvalue()
+    png = buffer.getvalue()
+    width, _ = _png_size(png)
+    # At the size it was drawn: left to itself, the widget box stretches the picture to the cell's width (blurry).
+    image.layout.width, image.layout.height, image.layout.max_width = f"{width}px", "auto", "100%"
+    image.value = png
+
+
+def _png_size(png: bytes) -> tuple[int, int]:
+    """Width and height in pixels of a PNG, read from its header."""
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
+def _waiting_figure(title: str) -> Figure:
+    """An empty loss plot the size of ``plot_loss_curves``' figure, shown until the first redraw."""
+    fig, ax = plt.subplots(figsize=(6, 4))  # plot_loss_curves' size, so the picture does not jump
+    ax.set(xlabel="epoch", ylabel="loss", title=title)
+    ax.text(0.5, 0.5, "waiting for the first epochs…", ha="center", va="center", color="gray", transform=ax.transAxes)
+    return fig
 
 
 class LearningRateExplorer(widgets.VBox):
@@ -54,10 +71,20 @@ class LearningRateExplorer(widgets.VBox):
             raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)} and loss one of {list(LOSSES)}.")
         self.data = (X_train, y_train, X_test, y_test)
         self.epochs, self.loss_name = epochs, loss
+        whole_label = {"description_width": "initial"}  # the default width cuts "learning rate" to "learning r…"
         self.lr_slider = widgets.FloatLogSlider(
-            value=lr, base=10, min=-4, max=0, step=0.25, description="learning rate", readout_format=".4f"
+            value=lr,
+            base=10,
+            min=-4,
+            max=0,
+            step=0.25,
+            description="learning rate",
+            readout_format=".4f",
+            style=whole_label,
         )
-        self.optimizer_menu = widgets.Dropdown(options=list(OPTIMIZERS), value=optimizer, description="optimizer")
+        self.optimizer_menu = widgets.Dropdown(
+            options=list(OPTIMIZERS), value=optimizer, description="optimizer", style=whole_label
+        )
         self.image = widgets.Image(format="png")
         super().__init__([widgets.HBox([self.lr_slider, self.optimizer_menu]), self.image])
         self.lr_slider.observe(lambda _change: self.update(), names="value")
@@ -149,12 +176,16 @@ class TrainingStepper(widgets.VBox):
         values: dict[str, float | None] = {}
         for name, p in self.model.named_parameters():
             values[name] = p.item() if p.numel() == 1 else p.norm().item()
-            values[f"{name}.grad"] = None if p.grad is None else (p.grad.item() if p.numel() == 1 else p.grad.norm().item())
+            values[f"{name}.grad"] = (
+                None if p.grad is None else (p.grad.item() if p.numel() == 1 else p.grad.norm().item())
+            )
         values["loss"] = None if self.loss is None else self.loss.item()
         return values
 
     def _render(self) -> None:
-        cells = "".join(f"<tr><td>{k}</td><td>{'—' if v is None else f'{v:.4f}'}</td></tr>" for k, v in self.state().items())
+        cells = "".join(
+            f"<tr><td>{k}</td><td>{'—' if v is None else f'{v:.4f}'}</td></tr>" for k, v in self.state().items()
+        )
         self.table.value = f"<p><b>{self.message}</b></p><table>{cells}</table>"
 
     def __repr__(self) -> str:
@@ -174,6 +205,7 @@ class LiveLossPlot(widgets.VBox):
         self.every, self.title, self.updates = every, title, 0
         self.history: History | None = None
         self.image = widgets.Image(format="png")
+        _show(self.image, _waiting_figure(title))  # an empty plot, not a broken-image icon, until the first redraw
         super().__init__([self.image])
 
     def __call__(self, history: History) -> None:
