@@ -12,11 +12,14 @@ On CUDA every timer is read after ``torch.cuda.synchronize()``.
     python benchmarks/bench.py                   # everything (a few minutes on a laptop CPU)
     python benchmarks/bench.py --quick           # tiny settings, only 00_start_here timed
     python benchmarks/bench.py --skip-notebooks --json /tmp/bench.json
+    python benchmarks/bench.py --skip-notebooks --only two-processes,amp-and-compile   # 08's figures
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import csv
 import json
 import math
 import os
@@ -415,6 +418,132 @@ def bench_import(reps: int = 5) -> list[Row]:
     ]
 
 
+# --- 7. two processes (DDP) ----------------------------------------------------------------------
+
+TRAIN_SCRIPT = REPO / "scripts" / "train_digits.py"
+
+
+def run_train_script(flags: list[str], processes: int, out: Path, env: dict[str, str]) -> tuple[float, list[float]]:
+    """Run train_digits.py (under torchrun for several processes); return its test accuracy and seconds per epoch."""
+    launcher = [sys.executable]
+    if processes > 1:
+        launcher += ["-m", "torch.distributed.run", f"--nproc_per_node={processes}"]
+    command = [*launcher, str(TRAIN_SCRIPT), *flags, "--out", str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        raise RuntimeError(f"train_digits.py failed: {done.stderr[-2000:]}")
+    test_accuracy = float(done.stdout.splitlines()[-1].split()[2])  # "test accuracy: 0.9963 (269/270)"
+    with (out / "metrics.csv").open(newline="") as f:
+        seconds = [float(r["seconds"]) for r in csv.DictReader(f)]
+    return test_accuracy, seconds
+
+
+def bench_ddp(data_root: Path, epochs: int = 20) -> list[Row]:
+    """Figure 7: the script on 2 processes (DDP) vs 1, same global batch of 64: time per epoch and test accuracy.
+
+    With fewer than 2 GPUs both runs use the CPU (gloo) with one math thread per process, as torchrun
+    sets by default: the question is what a second worker adds. Each epoch's time comes from the
+    script's metrics.csv (training, validation and checkpoint).
+    """
+    env = dict(os.environ)
+    gpus = torch.cuda.device_count()
+    if gpus < 2:
+        env.update(CUDA_VISIBLE_DEVICES="", OMP_NUM_THREADS="1")  # one process per GPU, or all on the CPU
+    where = "2 GPUs, NCCL" if gpus >= 2 else "CPU, gloo, 1 thread per process"
+    flags = ["--epochs", str(epochs), "--print-every", str(epochs), "--data", str(data_root)]
+    with tempfile.TemporaryDirectory() as tmp:
+        one_acc, one_s = run_train_script(flags, 1, Path(tmp) / "one", env)
+        two_acc, two_s = run_train_script(flags, 2, Path(tmp) / "two", env)
+    one_epoch, two_epoch = (statistics.median(s[1:] or s) for s in (one_s, two_s))  # epoch 0 warms up
+    return [
+        row(f"DDP 2 processes / 1 process: time per epoch ({where}, {epochs} ep)", two_epoch / one_epoch, "x"),
+        row("  1 process: seconds per epoch (median after the first)", one_epoch, "s", fmt="{:.3f}"),
+        row("  2 processes: seconds per epoch (median after the first)", two_epoch, "s", fmt="{:.3f}"),
+        row(f"  1 process test accuracy ({round(one_acc * 270)}/270)", one_acc, "", (">=", 0.99), "{:.4f}"),
+        row(f"  2 processes test accuracy ({round(two_acc * 270)}/270)", two_acc, "", (">=", 0.99), "{:.4f}"),
+    ]
+
+
+# --- 8. mixed precision and torch.compile ----------------------------------------------------------
+
+
+def recipe_epochs(model: nn.Module, data: DigitsData, epochs: int, device: torch.device, amp_dtype=None) -> list[float]:
+    """Train ``model`` with the series' recipe by hand, under autocast when ``amp_dtype``; return seconds per epoch.
+
+    float16 goes with a GradScaler; bfloat16 needs none. Every run sees the same batches (epoch 0, 1, ...).
+    """
+    loss_fn, optimizer, scheduler = digits_recipe(model, epochs, len(data.train))
+    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    model.train()
+    data.train.sampler.set_epoch(0)  # each pass over the loader moves on one epoch
+    seconds = []
+    for _ in range(epochs):
+        sync(device)
+        start = time.perf_counter()
+        for X, y in data.train:
+            X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            autocast = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else contextlib.nullcontext()
+            with autocast:
+                loss = loss_fn(model(X), y)
+            optimizer.zero_grad()
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+        sync(device)
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def digits_test_accuracy(model: nn.Module, data: DigitsData) -> float:
+    """Accuracy of ``model`` on the test split (float32, eval mode)."""
+    logits, labels = predict(model, data.test)
+    return accuracy(logits.argmax(dim=1), labels)
+
+
+def bench_amp_and_compile(data: DigitsData, device: torch.device, epochs: int = 20) -> list[Row]:
+    """Figure 8: mixed precision and torch.compile vs plain float32 eager training, same seed and batches.
+
+    Training time, test accuracy of the last epoch, and for the compiled model the first epoch
+    (which compiles) apart from the others; then prediction over the test split, eager vs compiled.
+    """
+    amp_dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+    runs = {}
+    for name in ("float32", "mixed precision", "compiled"):
+        model, _, _ = fresh_cnn(device)
+        trained = torch.compile(model) if name == "compiled" else model
+        seconds = recipe_epochs(trained, data, epochs, device, amp_dtype if name == "mixed precision" else None)
+        runs[name] = (seconds, digits_test_accuracy(model, data), model)
+    steady = {name: statistics.median(s[1:] or s) for name, (s, _, _) in runs.items()}
+    n = len(data.test.dataset)
+    rows = [
+        row(f"mixed precision ({str(amp_dtype).split('.')[-1]}) / float32: training time ({epochs} ep)",
+            sum(runs["mixed precision"][0]) / sum(runs["float32"][0]), "x"),
+        row("torch.compile / eager: time per epoch after the first", steady["compiled"] / steady["float32"], "x"),
+        row("  first compiled epoch (it compiles)", runs["compiled"][0][0], "s", fmt="{:.1f}"),
+    ]
+    for name, (_, acc, _) in runs.items():
+        rows.append(row(f"  {name} test accuracy ({round(acc * n)}/{n})", acc, "", (">=", 0.99), "{:.4f}"))
+    return rows + bench_compiled_prediction(runs["float32"][2], data, device)
+
+
+def bench_compiled_prediction(model: nn.Module, data: DigitsData, device: torch.device, reps: int = 21) -> list[Row]:
+    """Median time of one prediction over the test images, compiled / eager, and the largest output difference."""
+    X = data.test.dataset.images.to(device)
+    model.eval()
+    compiled = torch.compile(model)
+    with torch.inference_mode():
+        first_s, compiled_out = timed(lambda: compiled(X), device)
+        eager_out = model(X)
+        ratios = interleaved_ratios(lambda: compiled(X), lambda: model(X), reps, device)
+    return [
+        median_row(f"compiled / eager prediction of {len(X)} images ({reps} reps)", ratios, "x"),
+        row("  first compiled prediction (it compiles)", first_s, "s", fmt="{:.1f}"),
+        row("  largest |compiled - eager| output", (compiled_out - eager_out).abs().max().item(), "", ("<=", 1e-4),
+            "{:.1e}"),
+    ]
+
+
 # --- running, printing, saving ----------------------------------------------------------------
 
 
@@ -427,14 +556,17 @@ class Settings:
     data_epochs: int = 2
     cnn_epochs: int = 20
     import_reps: int = 5
+    ddp_epochs: int = 20
+    speed_epochs: int = 20
     notebooks: bool = True
     quick: bool = False
+    only: tuple[str, ...] = ()  # figure names with '-' for ' ' (e.g. 'two-processes'); empty: every figure
 
     @classmethod
     def quick_mode(cls, notebooks: bool = True) -> Settings:
         """Tiny settings: seconds, not minutes; only 00_start_here is timed."""
-        return cls(reps=2, overhead_epochs=1, data_epochs=1, cnn_epochs=2, import_reps=1, notebooks=notebooks,
-                   quick=True)
+        return cls(reps=2, overhead_epochs=1, data_epochs=1, cnn_epochs=2, import_reps=1, ddp_epochs=2,
+                   speed_epochs=2, notebooks=notebooks, quick=True)
 
 
 def run_benchmarks(settings: Settings, data: DigitsData | None = None, data_root: str | Path = DIGITS_ROOT) -> dict:
@@ -452,8 +584,12 @@ def run_benchmarks(settings: Settings, data: DigitsData | None = None, data_root
         ("straight line", lambda: bench_line(device)),
         ("digits CNN", lambda: bench_cnn(data, device, settings.cnn_epochs)),
         ("import time", lambda: bench_import(settings.import_reps)),
+        ("two processes", lambda: bench_ddp(Path(data_root), settings.ddp_epochs)),
+        ("amp and compile", lambda: bench_amp_and_compile(data, device, settings.speed_epochs)),
     ]
     for name, measure in figures:
+        if settings.only and name.replace(" ", "-") not in settings.only:
+            continue
         print(f"measuring {name} ...", file=sys.stderr, flush=True)
         rows += measure()
     return {
@@ -488,9 +624,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-notebooks", action="store_true", help="do not time the notebooks")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the figures as JSON")
     parser.add_argument("--data-root", type=Path, default=DIGITS_ROOT, help="digits image folder (built if missing)")
+    parser.add_argument("--only", default="", help="comma-separated figures, e.g. two-processes,amp-and-compile")
     args = parser.parse_args(argv)
     settings = Settings.quick_mode() if args.quick else Settings()
     settings.notebooks = not args.skip_notebooks
+    settings.only = tuple(name for name in args.only.split(",") if name)
     report = run_benchmarks(settings, data_root=args.data_root)
     print(format_table(report))
     args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -61,7 +61,9 @@ def test_row_texts():
 def test_run_benchmarks_tiny_settings(monkeypatch):
     # A stand-in for the import timing snippet: a fresh process importing torch costs seconds.
     monkeypatch.setattr(bench, "IMPORT_SNIPPET", "print(0.25, 0.02)")
-    settings = bench.Settings(reps=1, overhead_epochs=1, data_epochs=1, cnn_epochs=1, import_reps=1, notebooks=False)
+    old_figures = ("fit-overhead", "data-path", "straight-line", "digits-CNN", "import-time")  # 08's: tests below
+    settings = bench.Settings(reps=1, overhead_epochs=1, data_epochs=1, cnn_epochs=1, import_reps=1, notebooks=False,
+                              only=old_figures)
     report = bench.run_benchmarks(settings, data=tiny_digits())
     report = json.loads(json.dumps(report))  # JSON-ready as written
     assert {"device", "torch", "torch_threads", "settings", "rows", "misses"} <= set(report)
@@ -108,3 +110,72 @@ def test_solution_notebooks_get_their_own_total(tmp_path):
         "notebook 01_x.ipynb", "series total", "notebook 01_x_solutions.ipynb", "solution notebooks total"
     ]
     assert rows[1].limit == 120.0 and rows[3].limit is None and rows[3].value > 0
+
+
+def test_only_runs_the_figures_named(monkeypatch):
+    monkeypatch.setattr(bench, "IMPORT_SNIPPET", "print(0.25, 0.02)")
+    report = bench.run_benchmarks(bench.Settings(import_reps=1, notebooks=False, only=("import-time",)), data=tiny_digits())
+    assert [r["figure"].split(" (")[0] for r in report["rows"]] == [
+        "device", "import workflow_utils beyond torch", "  matplotlib.pyplot, loaded at the first plot"
+    ]
+    assert "--only" in bench.__doc__
+
+
+def test_ddp_figure_compares_time_per_epoch_and_accuracy(monkeypatch, tmp_path):
+    calls = []
+
+    def fake_run(flags, processes, out, env):
+        calls.append((processes, flags, (env.get("CUDA_VISIBLE_DEVICES"), env.get("OMP_NUM_THREADS"))))
+        return (0.9963, [3.0, 1.0, 1.2, 1.1]) if processes == 1 else (0.9926, [5.0, 1.5, 1.8, 1.65])
+
+    monkeypatch.setattr(bench, "run_train_script", fake_run)
+    monkeypatch.setattr(bench.torch.cuda, "device_count", lambda: 0)
+    rows = bench.bench_ddp(tmp_path, epochs=4)
+    assert [c[0] for c in calls] == [1, 2] and calls[0][1][:2] == ["--epochs", "4"] and calls[0][2] == ("", "1")
+    assert rows[0].figure == "DDP 2 processes / 1 process: time per epoch (CPU, gloo, 1 thread per process, 4 ep)"
+    assert rows[0].value == pytest.approx(1.65 / 1.1)  # medians after the warm-up epoch
+    assert [r.value for r in rows[1:3]] == [1.1, 1.65]
+    assert [(r.figure, r.verdict) for r in rows[3:]] == [
+        ("  1 process test accuracy (269/270)", "PASS"), ("  2 processes test accuracy (268/270)", "PASS")
+    ]
+
+
+def test_run_train_script_reads_the_last_line_and_the_csv(monkeypatch, tmp_path):
+    (tmp_path / "metrics.csv").write_text("epoch,seconds\n0,2.5\n1,0.5\n")
+    printed = "1 process: ...\nbest epoch 1: val accuracy 0.99\ntest accuracy: 0.9963 (269/270)\n"
+
+    def fake_subprocess_run(command, **kwargs):
+        assert command[:4] == [bench.sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2"]
+        assert command[-2:] == ["--out", str(tmp_path)]
+        return bench.subprocess.CompletedProcess(command, 0, stdout=printed, stderr="")
+
+    monkeypatch.setattr(bench.subprocess, "run", fake_subprocess_run)
+    assert bench.run_train_script(["--epochs", "2"], 2, tmp_path, {}) == (0.9963, [2.5, 0.5])
+
+
+def test_amp_and_compile_figure_on_tiny_data(monkeypatch):
+    monkeypatch.setattr(bench.torch, "compile", lambda model: model)  # the real first compile takes a minute on a CPU
+    rows = bench.bench_amp_and_compile(tiny_digits(), torch.device("cpu"), epochs=2)
+    figures = [r.figure for r in rows]
+    assert figures[0] == "mixed precision (bfloat16) / float32: training time (2 ep)"
+    assert figures[1:3] == ["torch.compile / eager: time per epoch after the first", "  first compiled epoch (it compiles)"]
+    assert [f.split(" test")[0] for f in figures[3:6]] == ["  float32", "  mixed precision", "  compiled"]
+    accuracies = [r.value for r in rows[3:6]]
+    assert accuracies[0] == accuracies[2]  # the same training, compiled or not (here: not, compile is stubbed)
+    assert all(r.verdict == bench.verdict(r.value, r.op, r.limit) for r in rows)
+    assert rows[-1].figure == "  largest |compiled - eager| output" and (rows[-1].value, rows[-1].verdict) == (0.0, "PASS")
+
+
+def test_recipe_epochs_trains_the_same_batches_in_bfloat16():
+    data = tiny_digits()
+    weights = []
+    for amp_dtype in (None, torch.bfloat16):
+        torch.manual_seed(0)
+        model = bench.DigitsCNN()
+        before = [p.detach().clone() for p in model.parameters()]
+        seconds = bench.recipe_epochs(model, data, 2, torch.device("cpu"), amp_dtype)
+        assert len(seconds) == 2 and all(s > 0 for s in seconds)
+        assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+        weights.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    assert torch.allclose(weights[0], weights[1], atol=0.05)  # bfloat16 follows float32 closely, not exactly
+    assert not torch.equal(weights[0], weights[1])
