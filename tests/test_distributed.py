@@ -87,6 +87,32 @@ def test_helpers_without_a_process_group(monkeypatch):
         distributed.setup()
 
 
+@pytest.mark.parametrize(
+    ("gpus", "processes_here", "backend", "expected"),
+    [
+        (0, 2, None, ("gloo", "cpu")),  # a CPU machine
+        (1, 2, None, ("gloo", "cpu")),  # one GPU cannot serve two NCCL processes: all on the CPU
+        (2, 2, None, ("nccl", "cuda:1")),  # one GPU each; LOCAL_RANK 1 takes the second
+        (4, 2, "gloo", ("gloo", "cpu")),  # asked for
+    ],
+)
+def test_backend_follows_the_gpus_of_this_machine(monkeypatch, gpus, processes_here, backend, expected):
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", str(processes_here))
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    name, device = distributed.backend_and_device(backend)
+    assert (name, str(device)) == expected
+
+
+def test_nccl_without_a_gpu_per_process_is_refused(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    with pytest.raises(RuntimeError, match=r"NCCL needs a GPU per process: 2 processes on this machine but 1 GPU"):
+        distributed.backend_and_device("nccl")
+    with pytest.raises(ValueError, match=r"backend must be 'nccl', 'gloo' or None"):
+        distributed.backend_and_device("mpi")
+
+
 def test_sums_pass_through_a_group_of_one():
     loss_sum, metric_sum = torch.tensor(6.0), torch.tensor(3.0, dtype=torch.float64)
     assert _summed_over_processes(loss_sum, metric_sum, 4) == (6.0, 3.0, 4)

@@ -4,7 +4,7 @@
 environment variables (``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT``).
 ``setup`` reads them and joins the process group (gloo on CPUs, NCCL on GPUs); ``fit`` then works
 unchanged on a ``DistributedDataParallel`` model: it averages its figures over the processes and
-prints and writes checkpoints on rank 0 only. Written out in 08_scaling_up, "Two processes".
+prints and writes checkpoints on rank 0 only. Used in 08_scaling_up, "3. Two processes".
 Run as one plain process, every helper here falls back to world size 1 and rank 0.
 """
 
@@ -51,7 +51,8 @@ def is_main_process() -> bool:
 def setup(backend: str | None = None) -> torch.device:
     """Join the process group ``torchrun`` describes; return this process's device (its own GPU, or the CPU).
 
-    ``backend`` defaults to NCCL when CUDA is available, else gloo.
+    ``backend`` defaults to NCCL when every process of this machine has a GPU, else gloo on the CPU.
+    The script that uses it: scripts/train_digits.py, run in 08_scaling_up, "3. Two processes".
     """
     if not launched_by_torchrun():
         missing = [name for name in TORCHRUN_VARIABLES if name not in os.environ]
@@ -59,14 +60,29 @@ def setup(backend: str | None = None) -> torch.device:
             f"setup() needs the variables torchrun sets ({', '.join(missing)} missing); "
             "start the script with torchrun --nproc_per_node=2 script.py, or skip setup() for one process."
         )
-    use_cuda = torch.cuda.is_available() and backend != "gloo"
-    backend = backend or ("nccl" if use_cuda else "gloo")
-    device = torch.device("cuda", int(os.environ["LOCAL_RANK"])) if use_cuda else torch.device("cpu")
+    backend, device = backend_and_device(backend)
     if device.type == "cuda":
         torch.cuda.set_device(device)  # one GPU per process
     if not is_distributed():
         dist.init_process_group(backend, device_id=device if device.type == "cuda" else None)
     return device
+
+
+def backend_and_device(backend: str | None = None) -> tuple[str, torch.device]:
+    """NCCL and this process's GPU when each process on this machine can have one, else gloo and the CPU."""
+    processes_here = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    gpus = torch.cuda.device_count()
+    if backend not in (None, "nccl", "gloo"):
+        raise ValueError(f"backend must be 'nccl', 'gloo' or None (chosen from the GPUs), got {backend!r}.")
+    if backend == "nccl" and gpus < processes_here:
+        raise RuntimeError(
+            f"NCCL needs a GPU per process: {processes_here} processes on this machine but {gpus} GPU(s); "
+            f"start at most {gpus} with torchrun --nproc_per_node, or use backend='gloo'."
+        )
+    backend = backend or ("nccl" if 0 < processes_here <= gpus else "gloo")
+    if backend == "gloo":
+        return backend, torch.device("cpu")
+    return backend, torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
 
 
 def teardown() -> None:
@@ -80,7 +96,8 @@ class DistributedBatches(DistributedSampler):
 
     Each of the ``world_size`` processes gets every ``world_size``-th index of the epoch's shuffled
     order (padded by repeating a few so all get the same number), so together they see the epoch once.
-    The order depends on ``seed + epoch`` alone; ``fit`` calls ``set_epoch``.
+    The order depends on ``seed + epoch`` alone; ``fit`` calls ``set_epoch``. Made by hand for two ranks
+    in 08_scaling_up, "3. Two processes".
     """
 
     def __init__(self, dataset: Dataset, batch_size: int, shuffle: bool, seed: int = 42, **kwargs) -> None:
