@@ -229,6 +229,15 @@ def bench_notebooks(paths: list[Path]) -> list[Row]:
     return rows
 
 
+# 08 starts four more Python processes (its script, torchrun and two workers) and compiles a model.
+NOTEBOOK_LIMITS = {"08_scaling_up.ipynb": 40.0}
+
+
+def notebook_limit(path: Path) -> float:
+    """Seconds a notebook may take: 20, or its own limit in ``NOTEBOOK_LIMITS``."""
+    return NOTEBOOK_LIMITS.get(path.name, 20.0)
+
+
 def _time_notebooks(paths: list[Path], total_name: str, target: tuple[str, float] | None) -> list[Row]:
     rows, total = [], 0.0
     for path in paths:
@@ -237,11 +246,11 @@ def _time_notebooks(paths: list[Path], total_name: str, target: tuple[str, float
             seconds = time_notebook(path)
         except Exception as exc:  # a failing notebook is a MISS, not a crash of the benchmark
             print(f"{path.name} failed: {type(exc).__name__}: {str(exc)[:300]}", file=sys.stderr)
-            rows.append(row(f"notebook {name} (failed)", None, "s", ("<=", 20.0)))
+            rows.append(row(f"notebook {name} (failed)", None, "s", ("<=", notebook_limit(path))))
             total = math.nan
             continue
         total += seconds
-        rows.append(row(f"notebook {name}", seconds, "s", ("<=", 20.0), "{:.1f}"))
+        rows.append(row(f"notebook {name}", seconds, "s", ("<=", notebook_limit(path)), "{:.1f}"))
     if paths:
         rows.append(row(total_name, total, "s", target, "{:.1f}"))
     return rows

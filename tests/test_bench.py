@@ -179,3 +179,9 @@ def test_recipe_epochs_trains_the_same_batches_in_bfloat16():
         weights.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
     assert torch.allclose(weights[0], weights[1], atol=0.05)  # bfloat16 follows float32 closely, not exactly
     assert not torch.equal(weights[0], weights[1])
+
+
+def test_notebook_08_is_held_to_its_own_limit():
+    assert bench.notebook_limit(Path("notebooks/08_scaling_up.ipynb")) == 40.0
+    assert bench.notebook_limit(Path("notebooks/07_putting_it_all_together.ipynb")) == 20.0
+    assert bench.notebook_limit(Path("notebooks/solutions/08_scaling_up_solutions.ipynb")) == 20.0
