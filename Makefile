@@ -7,7 +7,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb notebooks/solutions/*.ipynb))
 # JupyterLab refuses to run as root unless told it may.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
 
-.PHONY: install lab test test-robust test-wheel bench notebooks slides clean
+.PHONY: install lab test test-robust test-ui test-wheel bench notebooks slides clean
 
 install: $(STAMP)
 
@@ -17,8 +17,20 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python slides/build_slides.py --fetch-only || echo "note: reveal.js not installed yet; make slides will try again"
 	touch $@
 
-lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=notebooks --ip=127.0.0.1 $(ROOT_FLAG) $(LAB_ARGS)
+# `make lab LAB_ARGS="--ip=0.0.0.0"` serves a classroom: an --ip or --notebook-dir in LAB_ARGS
+# replaces the default (JupyterLab refuses two values for one option).
+LAB_IP ?= 127.0.0.1
+LAB_DIR ?= notebooks
+LAB_DEFAULTS = $(if $(filter --ip --ip=% --ServerApp.ip=%,$(LAB_ARGS)),,--ip=$(LAB_IP)) \
+	$(if $(filter --notebook-dir --notebook-dir=% --ServerApp.root_dir=%,$(LAB_ARGS)),,--notebook-dir=$(LAB_DIR))
+# Settings for class (no "Jupyter news?" popup), where this environment's JupyterLab reads them.
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
+
+lab: $(STAMP) $(LAB_SETTINGS)
+	$(BIN)/jupyter lab $(LAB_DEFAULTS) $(ROOT_FLAG) $(LAB_ARGS)
+
+$(LAB_SETTINGS): lab-settings/overrides.json $(STAMP)
+	mkdir -p $(@D) && cp lab-settings/overrides.json $@
 
 # Parallel runs give each process one math thread: two processes with several spinning
 # OpenMP threads each on a 2-core machine slow every training step down tenfold or more.
@@ -35,6 +47,13 @@ test-robust: $(STAMP)
 # The wheel alone (make test runs it too): its files and Requires-Dist, then imported from a fresh venv.
 test-wheel: $(STAMP)
 	$(BIN)/python -m pytest tests/test_packaging.py -m wheel -p no:cacheprovider $(PYTEST_ARGS)
+
+# JupyterLab (started by `make lab`) and the slide decks in headless Chromium: Debian's chromium and
+# chromium-driver, driven by Selenium (the ui extra). Screenshots of every check go to build/ui/.
+# Without a browser the tests skip with the reason, or fail when CI=true.
+test-ui: $(STAMP) slides
+	$(BIN)/python -c "import selenium" 2>/dev/null || $(BIN)/python -m pip install -e ".[ui]"
+	$(PARALLEL_ENV) $(BIN)/python -m pytest tests/ui -p no:cacheprovider $(PYTEST_ARGS)
 
 # Measures speed and quality against the targets; prints a table, writes benchmarks/results/latest.json.
 bench: $(STAMP)
