@@ -7,7 +7,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb notebooks/solutions/*.ipynb))
 # JupyterLab refuses to run as root unless told it may.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
 
-.PHONY: install lab test test-robust test-ui test-wheel bench notebooks slides clean
+.PHONY: install lab lint test test-robust test-ui test-wheel bench notebooks slides clean
 
 install: $(STAMP)
 
@@ -39,6 +39,11 @@ PARALLEL_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 # Unit tests plus strict nbval over every notebook, two at a time (a notebook's cells stay on one worker).
 test: $(STAMP)
 	$(PARALLEL_ENV) $(BIN)/python -m pytest -n 2 --dist loadfile --ignore=tests/robustness $(PYTEST_ARGS)
+
+# ruff: the rule set and formatter settings live in pyproject.toml (notebooks are linted, not reflowed).
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # Notebooks under real use: fresh copy, reverse order, twice in a row, two at a time, no network.
 test-robust: $(STAMP)

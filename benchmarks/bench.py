@@ -101,7 +101,11 @@ def verdict(value: float | None, op: str | None, limit: float | None) -> str:
 
 
 def row(
-    figure: str, value, unit: str = "", target: tuple[str, float] | None = None, fmt: str = "{:.3f}",
+    figure: str,
+    value,
+    unit: str = "",
+    target: tuple[str, float] | None = None,
+    fmt: str = "{:.3f}",
     samples: list[float] | None = None,
 ) -> Row:
     """A ``Row`` with its verdict filled in; ``target`` is ``(op, limit)`` or None."""
@@ -323,7 +327,7 @@ def fit_line_until(
     torch.manual_seed(42)
     model = LinearRegressionModel().to(device)
     optimizer = make_opt(model.parameters())
-    for epoch in range(1, max_epochs + 1):
+    for epoch in range(1, max_epochs + 1):  # noqa: B007 - the epoch reached is returned
         train_step(model, (X_train, y_train), loss_fn, optimizer)
         w, b = model.weights.item(), model.bias.item()
         if stop_tol is not None and max(abs(w - TRUE_W), abs(b - TRUE_B)) <= stop_tol:
@@ -349,7 +353,12 @@ def bench_line(device: torch.device, max_epochs: int = 2000) -> list[Row]:
         row("  |Δw| / |Δb| vs lstsq on train", [abs(w - ls_w), abs(b - ls_b)], fmt="{:.4f}"),
     ]
     for name, (make_loss, make_opt) in LINE_METHODS.items():
-        seconds, (w, b, epochs) = timed(lambda: fit_line_until(make_loss(), make_opt, max_epochs, device, LINE_TOL), device)
+        seconds, (w, b, epochs) = timed(
+            lambda make_loss=make_loss, make_opt=make_opt: fit_line_until(
+                make_loss(), make_opt, max_epochs, device, LINE_TOL
+            ),
+            device,
+        )
         reached = max(abs(w - TRUE_W), abs(b - TRUE_B)) <= LINE_TOL
         rows += [
             row(f"line {name}: epochs to |Δ| <= {LINE_TOL}", epochs if reached else f"> {max_epochs}", fmt="{:d}"),
@@ -373,8 +382,18 @@ def bench_cnn(data: DigitsData, device: torch.device, epochs: int = 20) -> list[
     with tempfile.TemporaryDirectory() as tmp:
         best_path = Path(tmp) / "best.pth"
         train_s, _ = timed(
-            lambda: fit(model, data.train, loss_fn, optimizer, epochs, val_data=data.val, metric="accuracy",
-                        scheduler=scheduler, seed=42, checkpoint_path=best_path),
+            lambda: fit(
+                model,
+                data.train,
+                loss_fn,
+                optimizer,
+                epochs,
+                val_data=data.val,
+                metric="accuracy",
+                scheduler=scheduler,
+                seed=42,
+                checkpoint_path=best_path,
+            ),
             device,
         )
         best = load_model(DigitsCNN(), best_path).to(device)
@@ -391,8 +410,9 @@ def bench_cnn(data: DigitsData, device: torch.device, epochs: int = 20) -> list[
     svc_acc = float(svc.score(X_test, y_test))
     n = len(labels)
     return [
-        row(f"CNN test accuracy ({epochs} ep, best ckpt; {round(cnn_acc * n)}/{n})", cnn_acc, "", (">=", 0.99),
-            "{:.4f}"),
+        row(
+            f"CNN test accuracy ({epochs} ep, best ckpt; {round(cnn_acc * n)}/{n})", cnn_acc, "", (">=", 0.99), "{:.4f}"
+        ),
         row("CNN training time (fit incl. val + ckpt)", train_s, "s", ("<=", 10.0), "{:.2f}"),
         row(f"SVC(C=10, gamma=0.2) test accuracy ({round(svc_acc * n)}/{n})", svc_acc, fmt="{:.4f}"),
         row("SVC training time", svc_s, "s", fmt="{:.2f}"),
@@ -418,8 +438,9 @@ def bench_import(reps: int = 5) -> list[Row]:
     """Figure 6: median seconds that importing ``workflow_utils`` adds to ``import torch``, in fresh processes."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     command = [sys.executable, "-c", IMPORT_SNIPPET]
-    runs = [subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout.split()
-            for _ in range(reps)]
+    runs = [
+        subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout.split() for _ in range(reps)
+    ]
     beyond_torch, pyplot = ([float(run[i]) for run in runs] for i in (0, 1))
     return [
         median_row(f"import workflow_utils beyond torch (median of {reps})", beyond_torch, "s", ("<=", 0.3)),
@@ -526,8 +547,11 @@ def bench_amp_and_compile(data: DigitsData, device: torch.device, epochs: int = 
     steady = {name: statistics.median(s[1:] or s) for name, (s, _, _) in runs.items()}
     n = len(data.test.dataset)
     rows = [
-        row(f"mixed precision ({str(amp_dtype).split('.')[-1]}) / float32: training time ({epochs} ep)",
-            sum(runs["mixed precision"][0]) / sum(runs["float32"][0]), "x"),
+        row(
+            f"mixed precision ({str(amp_dtype).split('.')[-1]}) / float32: training time ({epochs} ep)",
+            sum(runs["mixed precision"][0]) / sum(runs["float32"][0]),
+            "x",
+        ),
         row("torch.compile / eager: time per epoch after the first", steady["compiled"] / steady["float32"], "x"),
         row("  first compiled epoch (it compiles)", runs["compiled"][0][0], "s", fmt="{:.1f}"),
     ]
@@ -548,8 +572,13 @@ def bench_compiled_prediction(model: nn.Module, data: DigitsData, device: torch.
     return [
         median_row(f"compiled / eager prediction of {len(X)} images ({reps} reps)", ratios, "x"),
         row("  first compiled prediction (it compiles)", first_s, "s", fmt="{:.1f}"),
-        row("  largest |compiled - eager| output", (compiled_out - eager_out).abs().max().item(), "", ("<=", 1e-4),
-            "{:.1e}"),
+        row(
+            "  largest |compiled - eager| output",
+            (compiled_out - eager_out).abs().max().item(),
+            "",
+            ("<=", 1e-4),
+            "{:.1e}",
+        ),
     ]
 
 
@@ -574,8 +603,17 @@ class Settings:
     @classmethod
     def quick_mode(cls, notebooks: bool = True) -> Settings:
         """Tiny settings: seconds, not minutes; only 00_start_here is timed."""
-        return cls(reps=2, overhead_epochs=1, data_epochs=1, cnn_epochs=2, import_reps=1, ddp_epochs=2,
-                   speed_epochs=2, notebooks=notebooks, quick=True)
+        return cls(
+            reps=2,
+            overhead_epochs=1,
+            data_epochs=1,
+            cnn_epochs=2,
+            import_reps=1,
+            ddp_epochs=2,
+            speed_epochs=2,
+            notebooks=notebooks,
+            quick=True,
+        )
 
 
 def run_benchmarks(settings: Settings, data: DigitsData | None = None, data_root: str | Path = DIGITS_ROOT) -> dict:
@@ -621,8 +659,10 @@ def format_table(report: dict) -> str:
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     rule = "-" * (sum(widths) + 6)
     out = [fmt.format(*header), rule, *(fmt.format(*line) for line in lines), rule]
-    out.append(f"torch {report['torch']}, {report['torch_threads']} torch threads, {report['cpu_count']} CPUs; "
-               f"{report['misses']} MISS (figures are measured, not gated)")
+    out.append(
+        f"torch {report['torch']}, {report['torch_threads']} torch threads, {report['cpu_count']} CPUs; "
+        f"{report['misses']} MISS (figures are measured, not gated)"
+    )
     return "\n".join(line.rstrip() for line in out)
 
 

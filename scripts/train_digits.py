@@ -60,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=Path("runs/digits"), help="folder for metrics.csv and best.pth")
     parser.add_argument("--print-every", type=int, default=5, help="print a line every this many epochs (default 5)")
     parser.add_argument(
-        "--save-first-step", action="store_true", help="save weights and gradients after the first step (first_step.pth)"
+        "--save-first-step",
+        action="store_true",
+        help="save weights and gradients after the first step (first_step.pth)",
     )
     return parser
 

@@ -62,15 +62,25 @@ def test_run_benchmarks_tiny_settings(monkeypatch):
     # A stand-in for the import timing snippet: a fresh process importing torch costs seconds.
     monkeypatch.setattr(bench, "IMPORT_SNIPPET", "print(0.25, 0.02)")
     old_figures = ("fit-overhead", "data-path", "straight-line", "digits-CNN", "import-time")  # 08's: tests below
-    settings = bench.Settings(reps=1, overhead_epochs=1, data_epochs=1, cnn_epochs=1, import_reps=1, notebooks=False,
-                              only=old_figures)
+    settings = bench.Settings(
+        reps=1, overhead_epochs=1, data_epochs=1, cnn_epochs=1, import_reps=1, notebooks=False, only=old_figures
+    )
     report = bench.run_benchmarks(settings, data=tiny_digits())
     report = json.loads(json.dumps(report))  # JSON-ready as written
     assert {"device", "torch", "torch_threads", "settings", "rows", "misses"} <= set(report)
     assert report["device"] in ("cpu", "cuda", "mps")
     figures = [r["figure"] for r in report["rows"]]
-    for expected in ("device", "fit / bare loop", "series loader / manual slicing", "per-sample DataLoader",
-                     "line reference", "CNN test accuracy", "CNN training time", "SVC", "import workflow_utils"):
+    for expected in (
+        "device",
+        "fit / bare loop",
+        "series loader / manual slicing",
+        "per-sample DataLoader",
+        "line reference",
+        "CNN test accuracy",
+        "CNN training time",
+        "SVC",
+        "import workflow_utils",
+    ):
         assert any(f.startswith(expected) for f in figures), expected
     assert not any(f.startswith("notebook") for f in figures)
     for r in report["rows"]:
@@ -107,16 +117,23 @@ def test_solution_notebooks_get_their_own_total(tmp_path):
         nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")]), path)
     rows = bench.bench_notebooks(paths)
     assert [r.figure.split(" (")[0] for r in rows] == [
-        "notebook 01_x.ipynb", "series total", "notebook 01_x_solutions.ipynb", "solution notebooks total"
+        "notebook 01_x.ipynb",
+        "series total",
+        "notebook 01_x_solutions.ipynb",
+        "solution notebooks total",
     ]
     assert rows[1].limit == 120.0 and rows[3].limit is None and rows[3].value > 0
 
 
 def test_only_runs_the_figures_named(monkeypatch):
     monkeypatch.setattr(bench, "IMPORT_SNIPPET", "print(0.25, 0.02)")
-    report = bench.run_benchmarks(bench.Settings(import_reps=1, notebooks=False, only=("import-time",)), data=tiny_digits())
+    report = bench.run_benchmarks(
+        bench.Settings(import_reps=1, notebooks=False, only=("import-time",)), data=tiny_digits()
+    )
     assert [r["figure"].split(" (")[0] for r in report["rows"]] == [
-        "device", "import workflow_utils beyond torch", "  matplotlib.pyplot, loaded at the first plot"
+        "device",
+        "import workflow_utils beyond torch",
+        "  matplotlib.pyplot, loaded at the first plot",
     ]
     assert "--only" in bench.__doc__
 
@@ -136,7 +153,8 @@ def test_ddp_figure_compares_time_per_epoch_and_accuracy(monkeypatch, tmp_path):
     assert rows[0].value == pytest.approx(1.65 / 1.1)  # medians after the warm-up epoch
     assert [r.value for r in rows[1:3]] == [1.1, 1.65]
     assert [(r.figure, r.verdict) for r in rows[3:]] == [
-        ("  1 process test accuracy (269/270)", "PASS"), ("  2 processes test accuracy (268/270)", "PASS")
+        ("  1 process test accuracy (269/270)", "PASS"),
+        ("  2 processes test accuracy (268/270)", "PASS"),
     ]
 
 
@@ -158,12 +176,18 @@ def test_amp_and_compile_figure_on_tiny_data(monkeypatch):
     rows = bench.bench_amp_and_compile(tiny_digits(), torch.device("cpu"), epochs=2)
     figures = [r.figure for r in rows]
     assert figures[0] == "mixed precision (bfloat16) / float32: training time (2 ep)"
-    assert figures[1:3] == ["torch.compile / eager: time per epoch after the first", "  first compiled epoch (it compiles)"]
+    assert figures[1:3] == [
+        "torch.compile / eager: time per epoch after the first",
+        "  first compiled epoch (it compiles)",
+    ]
     assert [f.split(" test")[0] for f in figures[3:6]] == ["  float32", "  mixed precision", "  compiled"]
     accuracies = [r.value for r in rows[3:6]]
     assert accuracies[0] == accuracies[2]  # the same training, compiled or not (here: not, compile is stubbed)
     assert all(r.verdict == bench.verdict(r.value, r.op, r.limit) for r in rows)
-    assert rows[-1].figure == "  largest |compiled - eager| output" and (rows[-1].value, rows[-1].verdict) == (0.0, "PASS")
+    assert rows[-1].figure == "  largest |compiled - eager| output" and (rows[-1].value, rows[-1].verdict) == (
+        0.0,
+        "PASS",
+    )
 
 
 def test_recipe_epochs_trains_the_same_batches_in_bfloat16():
