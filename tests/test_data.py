@@ -511,3 +511,18 @@ def test_make_loader_takes_whole_batches_from_a_subset_of_tensors():
     loader = make_loader(subset, batch_size=4)
     assert isinstance(loader.sampler, ShuffledBatches)
     assert [yb.tolist() for _, yb in loader] == [[5, 6, 7, 8], [9, 10, 11, 12], [13, 14]]
+
+
+def test_an_existing_tree_is_reused_without_loading_scikit_learn(tmp_path, monkeypatch):
+    import workflow_utils.data as data
+
+    root = write_digits_image_folder(tmp_path / "digits")
+    before = (root / "manifest.json").stat().st_mtime_ns
+
+    def no_sklearn():
+        raise AssertionError("scikit-learn was loaded to reuse a complete tree")
+
+    monkeypatch.setattr(data, "_sklearn_digits", no_sklearn)
+    monkeypatch.setattr(data, "digits_split_indices", lambda seed=42: no_sklearn())
+    assert write_digits_image_folder(root) == root
+    assert (root / "manifest.json").stat().st_mtime_ns == before
