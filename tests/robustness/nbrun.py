@@ -54,13 +54,16 @@ def _sanitize(text: str) -> str:
 
 
 def text_outputs(nb: nbformat.NotebookNode, sanitize: bool = True) -> list[list[tuple[str, ...]]]:
-    """Per code cell, the comparable text of its outputs in order."""
+    """Per code cell, the comparable text of its outputs in order (none for cells nbval is told to ignore)."""
     clean = _sanitize if sanitize else (lambda s: s)
     cells = []
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
         items: list[tuple[str, ...]] = []
+        if "nbval-ignore-output" in cell.get("metadata", {}).get("tags", []):
+            cells.append(items)  # timings and the like: nbval does not compare them either
+            continue
         for out in coalesce_streams(copy.deepcopy(cell.get("outputs", []))):
             if out.output_type == "stream":
                 items.append(("stream", out.name, clean(out.text)))
