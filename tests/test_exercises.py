@@ -772,3 +772,18 @@ def test_every_exercise_has_a_check_cell_and_a_solution_cell():
         for exercise in exercises_of(module):
             assert check_arguments(lesson, exercise.name)
             assert f"{exercise.name}.check(" in solutions, f"{lesson}_solutions.ipynb does not solve {exercise.name}"
+
+
+def test_the_readme_counts_the_exercises():
+    import importlib
+    import re
+    from pathlib import Path
+
+    from workflow_utils.exercises import Exercise
+
+    counts = []
+    for path in sorted((Path(__file__).resolve().parents[1] / "workflow_utils" / "exercises").glob("ex0*.py")):
+        module = importlib.import_module(f"workflow_utils.exercises.{path.stem}")
+        counts.append(sum(isinstance(v, Exercise) for v in vars(module).values()))
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert int(re.search(r"(\d+) checked exercises", readme).group(1)) == sum(counts)
