@@ -9,6 +9,7 @@ buttons (04), the live loss plot (04, 07). Screenshots go to build/ui/.
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import nbformat
@@ -71,9 +72,10 @@ def cell_images(lab: uikit.LabPage, source: str) -> list[dict]:
 
 @pytest.mark.parametrize("name", LESSONS)
 def test_notebook_opens_clean_and_runs_all_without_errors(lab, name):
-    state = lab.open(name)
+    lab.open(name)
+    time.sleep(1)  # JupyterLab writes kernel details into the notebook as the kernel starts: give it time
     uikit.screenshot(lab.driver, f"lab-{_stem(name)}-1-opened")
-    assert not state["dirty"], f"{name} is marked modified right after opening, before any cell ran"
+    assert not lab.state()["dirty"], f"{name} is marked modified right after opening, before any cell ran"
     assert "Jupyter news" not in lab.page_text(), (
         "JupyterLab asks about Jupyter news (lab-settings/overrides.json not applied)"
     )
