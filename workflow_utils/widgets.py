@@ -31,7 +31,7 @@ def _show(image: widgets.Image, fig: Figure) -> None:
     pile up in the notebook (and never disturb nbval).
     """
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")  # the resolution of the notebook's own figures
     plt.close(fig)
     png = buffer.getvalue()
     width, _ = _png_size(png)
@@ -100,7 +100,7 @@ class LearningRateExplorer(widgets.VBox):
         self.history: History = fit(
             self.model, (X_train, y_train), LOSSES[self.loss_name](), optimizer, self.epochs, val_data=(X_test, y_test)
         )
-        self.figure, (ax_loss, ax_line) = plt.subplots(1, 2, figsize=(11, 3.8))
+        self.figure, (ax_loss, ax_line) = plt.subplots(1, 2, figsize=(9, 3.2))
         plot_loss_curves(self.history, ax=ax_loss, title=f"{self.loss_name} loss, lr={self.lr_slider.value:.4f}")
         ax_loss.set_yscale("log")
         with torch.inference_mode():
