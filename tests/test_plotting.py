@@ -58,3 +58,15 @@ def test_plot_predictions_refuses_arrays_that_are_not_tensors():
         TypeError, match=r"y_test must be a torch\.Tensor, got ndarray; convert it with torch\.as_tensor\(y_test\)"
     ):
         plot_predictions(X_train, y_train, X_test, y_test.numpy())
+
+
+def test_loss_curves_name_the_held_out_curve():
+    from workflow_utils.engine import History
+
+    history = History(epochs=[0, 1], train_loss=[1.0, 0.5], val_loss=[1.2, 0.7])
+    assert [t.get_text() for t in plot_loss_curves(history).axes[0].get_legend().get_texts()] == [
+        "train loss",
+        "validation loss",
+    ]
+    fig = plot_loss_curves(history, val_label="test loss")
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["train loss", "test loss"]

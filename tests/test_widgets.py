@@ -154,3 +154,10 @@ def test_explorer_labels_get_the_width_they_need(line):
     assert explorer.lr_slider.description == "learning rate"
     assert explorer.lr_slider.style.description_width == "initial"  # the default width cut it to "learning r…"
     assert explorer.optimizer_menu.style.description_width == "initial"
+
+
+def test_the_explorer_calls_its_held_out_curve_test_loss(line):
+    """The explorer watches the test split and never chooses by it, so its legend says test, not validation."""
+    explorer = LearningRateExplorer(*line, epochs=5)
+    legend = explorer.figure.axes[0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == ["train loss", "test loss"]

@@ -74,9 +74,12 @@ def _check_one_column(name: str, values: torch.Tensor) -> None:
         )
 
 
-def plot_loss_curves(history: History, ax: Axes | None = None, title: str = "Loss curves") -> Figure:
+def plot_loss_curves(
+    history: History, ax: Axes | None = None, title: str = "Loss curves", val_label: str = "validation loss"
+) -> Figure:
     """Training (and validation) loss per epoch from a ``History``.
 
+    ``val_label`` names the second curve: "test loss" when the held-out data only watch training.
     Written by hand in 04_training_loop, "Loss curves".
     """
     _check_history(history)
@@ -85,7 +88,7 @@ def plot_loss_curves(history: History, ax: Axes | None = None, title: str = "Los
     fig, ax = _figure(ax, figsize=(6, 4))
     ax.plot(history.epochs, history.train_loss, label="train loss")
     if history.val_loss:
-        ax.plot(history.epochs[: len(history.val_loss)], history.val_loss, label="validation loss")
+        ax.plot(history.epochs[: len(history.val_loss)], history.val_loss, label=val_label)
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax.set_title(title)

@@ -101,7 +101,8 @@ class LearningRateExplorer(widgets.VBox):
             self.model, (X_train, y_train), LOSSES[self.loss_name](), optimizer, self.epochs, val_data=(X_test, y_test)
         )
         self.figure, (ax_loss, ax_line) = plt.subplots(1, 2, figsize=(9, 3.2))
-        plot_loss_curves(self.history, ax=ax_loss, title=f"{self.loss_name} loss, lr={self.lr_slider.value:.4f}")
+        title = f"{self.loss_name} loss, lr={self.lr_slider.value:.4f}"
+        plot_loss_curves(self.history, ax=ax_loss, title=title, val_label="test loss")  # watched, never chosen by
         ax_loss.set_yscale("log")
         with torch.inference_mode():
             predictions = self.model(X_test)
