@@ -147,7 +147,9 @@ def test_two_processes_under_torchrun_offline_match_one_process(digits_root, off
 
 
 def test_make_train_ddp_runs_two_processes_with_torchrun():
-    dry_run = subprocess.run(["make", "--no-print-directory", "-n", "train-ddp"], capture_output=True, text=True, cwd=ROOT)
+    dry_run = subprocess.run(
+        ["make", "--no-print-directory", "-n", "train-ddp"], capture_output=True, text=True, cwd=ROOT
+    )
     assert dry_run.returncode == 0, dry_run.stderr
     command = dry_run.stdout.strip().splitlines()[-1]
     assert "OMP_NUM_THREADS=1" in command and "torchrun --nproc_per_node=2 scripts/train_digits.py" in command
