@@ -202,12 +202,14 @@ def run_training(argv: list[str] | None = None) -> float | None:
             checkpoint_path=args.out / "best.pth",
             on_epoch_end=CsvLog(args.out / "metrics.csv", optimizer) if main else None,
         )
-        if not main:
-            return None
-        print(
-            f"best epoch {history.best_epoch}: val accuracy {history.val_metric[history.best_epoch - history.epochs[0]]:.2f}"
-        )
-        return report_test_accuracy(args.model, args.out / "best.pth", digits, device)
+        test_accuracy = None
+        if main:
+            best = history.val_metric[history.best_epoch - history.epochs[0]]
+            print(f"best epoch {history.best_epoch}: val accuracy {best:.2f}")
+            test_accuracy = report_test_accuracy(args.model, args.out / "best.pth", digits, device)
+        # The others wait for rank 0's test report: leaving the group while it still runs aborts gloo.
+        distributed.wait_for_all()
+        return test_accuracy
     finally:
         distributed.teardown()
 

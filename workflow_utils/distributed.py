@@ -85,6 +85,12 @@ def backend_and_device(backend: str | None = None) -> tuple[str, torch.device]:
     return backend, torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
 
 
+def wait_for_all() -> None:
+    """Block until every process gets here (a no-op outside torch.distributed)."""
+    if is_distributed():
+        dist.barrier()
+
+
 def teardown() -> None:
     """Leave the process group, if this process joined one."""
     if is_distributed():
