@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gc
 import sys
 import time
 from pathlib import Path
@@ -173,45 +174,49 @@ def run_training(argv: list[str] | None = None) -> float | None:
     args = build_parser().parse_args(argv)
     device = distributed.setup() if distributed.launched_by_torchrun() else get_device()
     try:
-        check_args(args)
-        set_seed(args.seed)
-        digits = load_digits_data(
-            args.data, batch_size=args.batch_size, seed=args.seed, pin_memory=device.type == "cuda"
-        )
-        train, val = make_loaders(digits, args.batch_size, args.seed)
-        model = build_model(args.model, args.seed, device)
-        loss_fn, optimizer, scheduler = digits_recipe(model, args.epochs, steps_per_epoch=len(train), lr=args.lr)
-        shares, main = describe_shares(train), distributed.is_main_process()  # every process joins the count
-        if main:
-            args.out.mkdir(parents=True, exist_ok=True)
-            print(shares, flush=True)
-        if args.save_first_step:
-            save_after_first_step(model, optimizer, args.out / "first_step.pth")
-        history = fit(
-            model,
-            train,
-            loss_fn,
-            optimizer,
-            args.epochs,
-            val_data=val,
-            metric="accuracy",
-            scheduler=scheduler,
-            seed=args.seed,
-            print_every=args.print_every,
-            decimals=2,
-            checkpoint_path=args.out / "best.pth",
-            on_epoch_end=CsvLog(args.out / "metrics.csv", optimizer) if main else None,
-        )
-        test_accuracy = None
-        if main:
-            best = history.val_metric[history.best_epoch - history.epochs[0]]
-            print(f"best epoch {history.best_epoch}: val accuracy {best:.2f}")
-            test_accuracy = report_test_accuracy(args.model, args.out / "best.pth", digits, device)
-        # The others wait for rank 0's test report: leaving the group while it still runs aborts gloo.
-        distributed.wait_for_all()
-        return test_accuracy
+        return train_and_report(args, device)
     finally:
+        gc.collect()  # the DDP model and its pending gloo work are gone before the group is left
         distributed.teardown()
+
+
+def train_and_report(args: argparse.Namespace, device: torch.device) -> float | None:
+    """Train with the parsed flags on ``device``; the test accuracy on rank 0, None on the others."""
+    check_args(args)
+    set_seed(args.seed)
+    digits = load_digits_data(args.data, batch_size=args.batch_size, seed=args.seed, pin_memory=device.type == "cuda")
+    train, val = make_loaders(digits, args.batch_size, args.seed)
+    model = build_model(args.model, args.seed, device)
+    loss_fn, optimizer, scheduler = digits_recipe(model, args.epochs, steps_per_epoch=len(train), lr=args.lr)
+    shares, main = describe_shares(train), distributed.is_main_process()  # every process joins the count
+    if main:
+        args.out.mkdir(parents=True, exist_ok=True)
+        print(shares, flush=True)
+    if args.save_first_step:
+        save_after_first_step(model, optimizer, args.out / "first_step.pth")
+    history = fit(
+        model,
+        train,
+        loss_fn,
+        optimizer,
+        args.epochs,
+        val_data=val,
+        metric="accuracy",
+        scheduler=scheduler,
+        seed=args.seed,
+        print_every=args.print_every,
+        decimals=2,
+        checkpoint_path=args.out / "best.pth",
+        on_epoch_end=CsvLog(args.out / "metrics.csv", optimizer) if main else None,
+    )
+    test_accuracy = None
+    if main:
+        best = history.val_metric[history.best_epoch - history.epochs[0]]
+        print(f"best epoch {history.best_epoch}: val accuracy {best:.2f}")
+        test_accuracy = report_test_accuracy(args.model, args.out / "best.pth", digits, device)
+    # The others wait for rank 0's test report: leaving the group while it still runs aborts gloo.
+    distributed.wait_for_all()
+    return test_accuracy
 
 
 if __name__ == "__main__":
