@@ -469,3 +469,52 @@ def test_a_sum_metric_is_caught_even_when_the_first_batch_scores_zero():
 
     with pytest.raises(ValueError, match="returns a sum"):
         evaluate(_Fixed(logits), [(X[:4], y[:4]), (X[4:], y[4:])], nn.CrossEntropyLoss(), correct)
+
+
+class _RecordsDtype(nn.Module):
+    """A linear layer that records the dtype of its output, i.e. what autocast computed in."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(2, 1)
+        self.dtypes = set()
+
+    def forward(self, x):
+        out = self.linear(x)
+        self.dtypes.add(out.dtype)
+        return out
+
+
+def test_fit_amp_trains_in_bfloat16_on_cpu():
+    torch.manual_seed(0)
+    X = torch.randn(64, 2)
+    y = X @ torch.tensor([[0.7], [-0.3]]) + 0.3
+    model = _RecordsDtype()
+    history = fit(
+        model, (X, y), nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1), 30, val_data=(X, y), amp=True
+    )
+    assert model.dtypes == {torch.bfloat16}  # the forward pass ran under autocast, training and validation
+    assert model.linear.weight.dtype == torch.float32  # the weights themselves stay float32
+    assert history.train_loss[-1] < 0.05 * history.train_loss[0]
+    assert history.val_loss[-1] < 0.05 * history.val_loss[0]
+    model.dtypes.clear()
+    fit(model, (X, y), nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.1), 1)
+    assert model.dtypes == {torch.float32}  # amp is off by default
+
+
+def test_fit_amp_must_be_a_bool(line):
+    X_train, y_train, _, _ = line
+    model = _seeded_model()
+    with pytest.raises(TypeError, match=r"amp must be True or False.*amp=True"):
+        fit(model, (X_train, y_train), nn.L1Loss(), torch.optim.SGD(model.parameters(), lr=0.01), 1, amp="yes")
+
+
+def test_mixed_precision_picks_float16_with_a_grad_scaler_on_cuda_only():
+    from workflow_utils.engine import mixed_precision
+
+    cpu = mixed_precision(torch.device("cpu"), True)
+    assert (cpu.dtype, cpu.scaler) == (torch.bfloat16, None)
+    assert mixed_precision(torch.device("cpu"), False) is None
+    if torch.cuda.is_available():
+        cuda = mixed_precision(torch.device("cuda"), True)
+        assert cuda.dtype == torch.float16 and isinstance(cuda.scaler, torch.amp.GradScaler)

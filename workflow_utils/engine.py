@@ -17,6 +17,8 @@ Written by hand in 04_training_loop, "The loop, by hand" (one pass) and "The min
   resumed at ``start_epoch`` repeats exactly what the uninterrupted run would have done.
 - ``checkpoint_path`` keeps the best epoch by validation loss, ``last_checkpoint_path`` the last completed
   epoch; the ``epoch`` they store is the number of epochs done, i.e. the ``start_epoch`` to resume at.
+- ``amp=True`` runs the forward pass and loss in mixed precision (``torch.autocast``): bfloat16 on the CPU,
+  float16 with a ``torch.amp.GradScaler`` on CUDA; the weights stay float32. Off by default.
 - ``print_every`` prints a line every that many epochs, floats rounded to ``decimals`` (2 suits CNN
   training, which no two kinds of hardware repeat to 4 decimals); ``progress`` shows a tqdm bar;
   ``on_epoch_end(history)`` is called after each epoch (a ``LiveLossPlot``, say).
@@ -27,6 +29,7 @@ Written by hand in 04_training_loop, "The loop, by hand" (one pass) and "The min
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -263,6 +266,58 @@ def scheduler_timing(
     return step or ("batch" if isinstance(scheduler, (OneCycleLR, CyclicLR)) else "epoch")
 
 
+# --- mixed precision (fit(amp=True)) -------------------------------------------------------------
+
+
+@dataclass
+class MixedPrecision:
+    """``fit(amp=True)``'s settings for one device: the autocast dtype and, for CUDA float16, a GradScaler.
+
+    The forward pass and the loss run under ``torch.autocast`` (matrix products in ``dtype``, reductions and
+    losses kept in float32); the weights, their gradients and the optimizer stay float32.
+    """
+
+    device_type: str
+    dtype: torch.dtype
+    scaler: torch.amp.GradScaler | None = None
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        return torch.autocast(self.device_type, dtype=self.dtype)
+
+
+def mixed_precision(device: torch.device, amp: bool) -> MixedPrecision | None:
+    """``MixedPrecision`` for ``device`` when ``amp`` is True, else None (plain float32).
+
+    bfloat16 on the CPU (and MPS); float16 with a ``torch.amp.GradScaler`` on CUDA, since float16's small
+    range would round small gradients to zero without the scaling.
+    """
+    if not isinstance(amp, bool):
+        raise TypeError(f"amp must be True or False, got {type(amp).__name__}; try amp=True.")
+    if not amp:
+        return None
+    if device.type == "cuda":
+        return MixedPrecision("cuda", torch.float16, torch.amp.GradScaler("cuda"))
+    return MixedPrecision(device.type, torch.bfloat16)
+
+
+def _precision_context(precision: MixedPrecision | None) -> contextlib.AbstractContextManager:
+    """Autocast for the forward pass and loss under ``fit(amp=True)``, else nothing."""
+    return contextlib.nullcontext() if precision is None else precision.autocast()
+
+
+def _optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, precision: MixedPrecision | None) -> None:
+    """Steps 3-5 of the loop: zero the gradients, backpropagate, update (through the GradScaler if any)."""
+    optimizer.zero_grad()  # 3. forget the previous batch's gradients
+    scaler = None if precision is None else precision.scaler
+    if scaler is None:
+        loss.backward()  # 4. gradients of the loss for every parameter
+        optimizer.step()  # 5. nudge the parameters downhill
+        return
+    scaler.scale(loss).backward()  # float16 gradients, scaled up so small ones survive
+    scaler.step(optimizer)  # unscales; skips the step if a gradient overflowed
+    scaler.update()
+
+
 # --- one pass over the data -----------------------------------------------------------------------
 
 
@@ -276,6 +331,7 @@ def _run_epoch(
     batch_scheduler: Scheduler | None = None,
     first: bool = False,
     name: str = "data",
+    precision: MixedPrecision | None = None,
 ) -> dict[str, float]:
     # Sums stay on the device: calling .item() per batch would stall a GPU every step.
     loss_sum = torch.zeros((), device=device)
@@ -285,17 +341,16 @@ def _run_epoch(
     check_metric = first and metric_fn is not None and metric_fn not in METRICS.values()
     for X, y in _as_batches(data, name):
         X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        y_pred = model(X)  # 1. forward pass
-        if first:
-            first = False
-            _check_labels(loss_fn, y_pred, y)
-        if check_metric:  # until a batch shows the function returns a mean (a batch scoring 0 cannot)
-            check_metric = not _metric_is_a_mean(metric_fn, y_pred.detach(), y)
-        loss = _loss(loss_fn, y_pred, y)  # 2. how wrong were we?
+        with _precision_context(precision):
+            y_pred = model(X)  # 1. forward pass
+            if first:
+                first = False
+                _check_labels(loss_fn, y_pred, y)
+            if check_metric:  # until a batch shows the function returns a mean (a batch scoring 0 cannot)
+                check_metric = not _metric_is_a_mean(metric_fn, y_pred.detach(), y)
+            loss = _loss(loss_fn, y_pred, y)  # 2. how wrong were we?
         if optimizer is not None:
-            optimizer.zero_grad()  # 3. forget the previous batch's gradients
-            loss.backward()  # 4. gradients of the loss for every parameter
-            optimizer.step()  # 5. nudge the parameters downhill
+            _optimizer_step(loss, optimizer, precision)  # 3.-5. zero the gradients, backward, step
             if batch_scheduler is not None:
                 batch_scheduler.step()  # a per-batch schedule such as OneCycleLR
         loss_sum += loss.detach() * len(X)
@@ -380,10 +435,11 @@ def _evaluate(
     device: torch.device,
     first: bool,
     name: str = "data",
+    precision: MixedPrecision | None = None,
 ) -> dict[str, float]:
     model.eval()
     with torch.inference_mode():
-        return _run_epoch(model, data, loss_fn, None, metric_fn, device, first=first, name=name)
+        return _run_epoch(model, data, loss_fn, None, metric_fn, device, first=first, name=name, precision=precision)
 
 
 def _step_epoch_scheduler(scheduler: Scheduler | None, monitored_loss: float) -> None:
@@ -417,6 +473,7 @@ def fit(
     checkpoint_path: str | Path | None = None,
     last_checkpoint_path: str | Path | None = None,
     on_epoch_end: Callable[[History], None] | None = None,
+    amp: bool = False,
 ) -> History:
     """Train for ``epochs`` epochs, validating after each; return the ``History`` (options: module docstring).
 
@@ -427,7 +484,10 @@ def fit(
     metric_name, metric_fn = _resolve_metric(metric)
     history = History(metric_name=metric_name)
     batch_scheduler = scheduler if timing == "batch" else None
-    one_epoch = partial(_train_and_validate, model, train_data, val_data, loss_fn, optimizer, metric_fn, device)
+    precision = mixed_precision(device, amp)
+    one_epoch = partial(
+        _train_and_validate, model, train_data, val_data, loss_fn, optimizer, metric_fn, device, precision=precision
+    )
     for epoch in _epoch_range(start_epoch, epochs, progress and is_main_process()):
         try:
             _prepare_epoch(train_data, seed, epoch)
@@ -450,13 +510,29 @@ def fit(
 
 
 def _train_and_validate(
-    model, train_data, val_data, loss_fn, optimizer, metric_fn, device, batch_scheduler, epoch: int, first: bool
+    model,
+    train_data,
+    val_data,
+    loss_fn,
+    optimizer,
+    metric_fn,
+    device,
+    batch_scheduler,
+    epoch: int,
+    first: bool,
+    precision: MixedPrecision | None = None,
 ) -> tuple[dict[str, float], dict[str, float] | None, str | None]:
     """One training pass and one validation pass: ``(train, val, stop_reason)``; NaN weights are rolled back."""
     weights_before = {k: v.detach().clone() for k, v in model.state_dict().items()}
     model.train()
-    train = _run_epoch(model, train_data, loss_fn, optimizer, metric_fn, device, batch_scheduler, first, "train_data")
-    val = None if val_data is None else _evaluate(model, val_data, loss_fn, metric_fn, device, first, "val_data")
+    train = _run_epoch(
+        model, train_data, loss_fn, optimizer, metric_fn, device, batch_scheduler, first, "train_data", precision
+    )
+    val = (
+        None
+        if val_data is None
+        else _evaluate(model, val_data, loss_fn, metric_fn, device, first, "val_data", precision)
+    )
     stop_reason = _non_finite_reason(epoch, train, val, train_data, val_data)
     if stop_reason and not math.isfinite(train["loss"]):
         model.load_state_dict(weights_before)  # keep the last finite weights
@@ -590,13 +666,14 @@ def _record(history: History, epoch: int, train: dict[str, float], val: dict[str
 
 
 def _save_checkpoints(history: History, model, optimizer, scheduler, best_path, last_path) -> None:
-    """Write the best epoch (when this one is it) and the last completed epoch, if asked for; rank 0 only."""
+    """Write the best epoch (when this one is it) and the last completed epoch, if asked for; rank 0 only.
+
+    ``save_checkpoint`` stores the plain model inside a DDP or compiled one, so ``load_model(DigitsCNN(), path)`` works.
+    """
     from workflow_utils.checkpoint import save_checkpoint
 
     if not is_main_process():
         return  # under torch.distributed every process holds the same weights: one writer is enough
-    if isinstance(model, nn.parallel.DistributedDataParallel):
-        model = model.module  # the plain model's keys, so load_model(DigitsCNN(), path) works
     done = history.epochs[-1] + 1  # checkpoints record the number of epochs completed
     if best_path is not None and history.best_epoch == history.epochs[-1]:
         save_checkpoint(
