@@ -7,15 +7,44 @@ NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb notebooks/solutions/*.ipynb))
 # JupyterLab refuses to run as root unless told it may.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
 
-.PHONY: install lab lint test test-robust test-ui test-wheel bench notebooks slides clean
+.PHONY: install lock lab lint test test-matrix test-robust test-ui test-wheel bench notebooks slides clean
 
 install: $(STAMP)
 
+# requirements.txt is the lock: the exact versions, with hashes, that CI tests (`make lock` refreshes it).
+# The package itself goes in afterwards without dependencies, because pip checks hashes for every
+# requirement in a file that has any, and a source folder has none.
+# `make install TORCH=cpu` takes PyTorch's CPU-only build (about 200 MB instead of several GB of CUDA
+# libraries) from PyTorch's own index, at the versions the lock pins; everything else comes from the lock.
+TORCH ?= default
+TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -r requirements.txt  # the package, editable, with its lab and test extras
+ifeq ($(TORCH),cpu)
+	$(PYTHON) scripts/lock_tools.py without-cuda requirements.txt > $(VENV)/requirements-cpu.txt
+	$(BIN)/python -m pip install -r $(VENV)/requirements-cpu.txt
+	$(BIN)/python -m pip install --no-deps --index-url $(TORCH_CPU_INDEX) $$($(PYTHON) scripts/lock_tools.py pins requirements.txt torch torchvision)
+else ifeq ($(TORCH),default)
+	$(BIN)/python -m pip install -r requirements.txt
+else
+	@echo "TORCH must be 'default' (PyPI's build: CUDA on Linux) or 'cpu', not '$(TORCH)'"; exit 2
+endif
+	$(BIN)/python -m pip install --no-deps -e .
+	$(BIN)/python -m pip check
 	$(BIN)/python slides/build_slides.py --fetch-only || echo "note: reveal.js not installed yet; make slides will try again"
 	touch $@
+
+# Refresh the lock to today's releases for the course's Python (3.11) on every platform, with hashes.
+lock: $(STAMP)
+	$(BIN)/python -m uv pip compile pyproject.toml --extra lab --extra test --extra ui --universal \
+		--python-version 3.11 --generate-hashes --upgrade --custom-compile-command "make lock" -o requirements.txt
+
+# Throwaway environments (build/matrix/): the lock, the newest releases pyproject.toml allows on the newest
+# Python, and every floor on the lowest Python; unit tests and strict nbval in each, then one table.
+# MATRIX="lock newest" runs a subset (CI runs those two).
+MATRIX ?= lock newest floors
+test-matrix: $(STAMP)
+	$(BIN)/python scripts/test_matrix.py $(MATRIX) $(if $(PYTEST_ARGS),--pytest-args "$(PYTEST_ARGS)",)
 
 # `make lab LAB_ARGS="--ip=0.0.0.0"` serves a classroom: an --ip or --notebook-dir in LAB_ARGS
 # replaces the default (JupyterLab refuses two values for one option).

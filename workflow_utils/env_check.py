@@ -2,18 +2,32 @@
 
 Run it from a terminal with ``python -m workflow_utils.env_check``. The list is not kept
 here: it is read from the installed package's metadata, i.e. from ``dependencies`` in
-``pyproject.toml`` as of the last ``make install``. A dependency without a ``>=`` floor
-(``packaging``, which this module imports itself) is not listed.
+``pyproject.toml`` as of the last ``make install``. ``packaging``, which this module imports
+itself, is not listed. Each package is also looked up as Python would import it, so a student's
+own ``tqdm.py`` that hides the installed ``tqdm`` is a failure, not an ``[OK]``.
+
+When the repository's lock (``requirements.txt``, written by ``make lock``) sits beside the package,
+a ``[NOTE]`` line follows for each listed package whose installed version differs from the lock's:
+the notebooks' stored outputs were made with the lock, so printed numbers may differ in the last
+digit. Used in 00_start_here, "Check your environment".
 """
 
 from __future__ import annotations
 
+import importlib.util
+import re
 from importlib import metadata
+from pathlib import Path
 
 from packaging.requirements import Requirement
 from packaging.version import InvalidVersion, Version
 
 PACKAGE = "workflow_utils"
+NOT_LISTED = {"packaging"}  # env_check imports it itself: were it missing, this module could not run
+# The name `import` uses, where it is not the distribution's name.
+IMPORT_NAMES = {"scikit-learn": "sklearn", "pillow": "PIL"}
+LOCK = Path(__file__).resolve().parents[1] / "requirements.txt"
+LOCK_PIN = re.compile(r"^[A-Za-z0-9][\w.-]*==")
 
 
 def lower_bound(requirement: str) -> tuple[str, str] | None:
@@ -22,7 +36,7 @@ def lower_bound(requirement: str) -> tuple[str, str] | None:
     if req.marker is not None and not req.marker.evaluate({"extra": ""}):
         return None  # an optional extra (lab, test, ui) or another platform's package
     floors = [spec.version for spec in req.specifier if spec.operator == ">="]
-    return (req.name, floors[0]) if floors else None
+    return (req.name, floors[0]) if floors and req.name not in NOT_LISTED else None
 
 
 def required_packages(package: str = PACKAGE) -> dict[str, str]:
@@ -45,13 +59,75 @@ def check_package(name: str, minimum: str) -> tuple[bool, str]:
         ok = Version(installed) >= Version(minimum)
     except InvalidVersion:
         ok = False
-    if ok:
-        return True, f"[OK] {name} >= {minimum}"
-    return False, f"[FAIL] {name} >= {minimum}: found an older version; run `make install`"
+    if not ok:
+        return False, f"[FAIL] {name} >= {minimum}: found an older version; run `make install`"
+    shadow = shadowing_file(name)
+    if shadow is not None:
+        return False, (
+            f"[FAIL] {name} >= {minimum}: `import {import_name(name)}` finds {shadow}, not the installed "
+            "package; rename that file or folder"
+        )
+    return True, f"[OK] {name} >= {minimum}"
+
+
+def import_name(name: str) -> str:
+    """The module name `import` uses for a distribution (``scikit-learn`` -> ``sklearn``)."""
+    return IMPORT_NAMES.get(name.lower(), name.replace("-", "_"))
+
+
+def shadowing_file(name: str) -> str | None:
+    """Return the file that `import` would load instead of the installed distribution, or None.
+
+    The module is located as Python would import it (the current folder first), without running it.
+    """
+    try:
+        spec = importlib.util.find_spec(import_name(name))
+        location = Path(metadata.distribution(name).locate_file("")).resolve()
+    except (ImportError, ValueError, metadata.PackageNotFoundError):
+        return None
+    origin = spec.origin if spec is not None and spec.origin not in (None, "namespace") else None
+    if origin is None:
+        return None
+    found = Path(origin).resolve()
+    return None if location in found.parents else str(found)
+
+
+def locked_versions(lock: Path = LOCK) -> dict[str, str]:
+    """Return {distribution: version} pinned by the lock, or {} when there is no lock beside the package."""
+    try:
+        text = lock.read_text(encoding="utf-8")
+    except OSError:
+        return {}
+    if "make lock" not in text.partition("\n\n")[0]:
+        return {}  # a requirements.txt that is not ours
+    pinned = {}
+    for line in text.splitlines():
+        if LOCK_PIN.match(line):  # "name==version ; marker \\": the marker picks this Python's line
+            req = Requirement(line.rstrip(" \\"))
+            if req.marker is None or req.marker.evaluate():
+                pinned[req.name.lower()] = next(iter(req.specifier)).version
+    return pinned
+
+
+def lock_notes(names: list[str], locked: dict[str, str]) -> list[str]:
+    """One ``[NOTE]`` line per package whose installed version is not the lock's."""
+    notes = []
+    for name in names:
+        pinned = locked.get(name.lower())
+        try:
+            installed = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+        if pinned is not None and installed != pinned:
+            notes.append(
+                f"[NOTE] {name} {installed} is installed, the lock has {pinned}: printed numbers "
+                "may differ in the last printed digit (`make install` installs the lock)"
+            )
+    return notes
 
 
 def check_environment(required: dict[str, str] | None = None) -> bool:
-    """Print one line per required package; return True when all are fine."""
+    """Print one line per required package, then lock notes; return True when all are fine."""
     if required is None:
         try:
             required = required_packages(PACKAGE)
@@ -60,6 +136,8 @@ def check_environment(required: dict[str, str] | None = None) -> bool:
             return False
     results = [check_package(name, minimum) for name, minimum in required.items()]
     for _, line in results:
+        print(line)
+    for line in lock_notes(list(required), locked_versions()):
         print(line)
     return all(ok for ok, _ in results)
 

@@ -1,0 +1,217 @@
+"""The version matrix (`make test-matrix`): the same tests in throwaway environments, one table.
+
+    python scripts/test_matrix.py lock newest floors [--pytest-args "-k env_check"]
+
+Each environment is a fresh virtual environment under build/matrix/NAME:
+
+- lock:   Python 3.11 with requirements.txt, the lock that `make install` installs;
+- newest: the newest Python (3.13) with the newest releases that pyproject.toml's ranges allow;
+- floors: the lowest supported Python (3.10) with every direct dependency at its pyproject floor
+  (`uv pip compile --resolution lowest-direct`; what they pull in resolves as usual).
+
+In each, the package is installed editable without dependencies and `make test`'s command runs: the unit
+tests and strict nbval over every notebook. pip reads no configuration file (PIP_CONFIG_FILE=/dev/null) and
+no PIP_* variable that chooses packages, so the versions are the registry's, and the table prints the
+versions installed, read back from each environment. Python interpreters are found on PATH or under pyenv;
+MATRIX_PYTHON_<NAME> (e.g. MATRIX_PYTHON_NEWEST=/usr/bin/python3.13) overrides. Exit status 1 when any
+environment fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = REPO / "build" / "matrix"
+PYTHONS = {"lock": "3.11", "newest": "3.13", "floors": "3.10"}
+SHOWN = ["torch", "torchvision", "numpy", "matplotlib", "scikit-learn", "pillow", "ipywidgets", "jupyterlab", "nbval"]
+# Transport settings only; anything that picks packages (indexes, find-links, constraints) is dropped.
+PIP_KEEP = {"PIP_CERT", "PIP_CLIENT_CERT", "PIP_DEFAULT_TIMEOUT", "PIP_TIMEOUT", "PIP_PROXY", "PIP_RETRIES"}
+# `make test`'s command, with a report to count from.
+PYTEST = ["-m", "pytest", "-n", "2", "--dist", "loadfile", "--ignore=tests/robustness", "-p", "no:cacheprovider"]
+
+
+def find_python(env: str) -> str:
+    """Return an interpreter of the environment's Python version, or exit with one line naming the fix."""
+    version = PYTHONS[env]
+    override = os.environ.get(f"MATRIX_PYTHON_{env.upper()}")
+    candidates = [override] if override else []
+    candidates.append(shutil.which(f"python{version}"))
+    pyenv_root = os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv"))
+    candidates += sorted(glob.glob(f"{pyenv_root}/versions/{version}.*/bin/python{version}"), reverse=True)
+    for candidate in filter(None, candidates):
+        try:
+            probe = subprocess.run(
+                [candidate, "-c", "import sys, venv; print('%d.%d' % sys.version_info[:2])"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        except OSError:
+            continue
+        if probe.returncode == 0 and probe.stdout.strip() == version:
+            return candidate
+    raise SystemExit(
+        f"test_matrix: no Python {version} for '{env}'; install it (e.g. `pyenv install {version}`) "
+        f"or set MATRIX_PYTHON_{env.upper()} to its path"
+    )
+
+
+def clean_environ() -> dict[str, str]:
+    """The environment for pip and the tests: no machine pip settings, one math thread per process."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_") or k in PIP_KEEP}
+    env.update(PIP_CONFIG_FILE=os.devnull, PIP_DISABLE_PIP_VERSION_CHECK="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    env.pop("VIRTUAL_ENV", None)
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+def run(cmd: list[str], log, env: dict[str, str]) -> int:
+    """Run a command with its output appended to the log; return its exit status."""
+    log.write(f"\n$ {' '.join(cmd)}\n")
+    log.flush()
+    return subprocess.run(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
+
+
+def install(name: str, python: Path, log, env: dict[str, str]) -> bool:
+    """Install the environment's packages, then the package itself (editable, no dependencies)."""
+    pip = [str(python), "-m", "pip", "install"]
+    steps = []
+    if name == "lock":
+        steps.append([*pip, "-r", "requirements.txt"])
+    elif name == "newest":
+        steps.append([*pip, "--upgrade", "pip"])
+        steps.append([*pip, "-e", ".[lab,test]"])  # a fresh environment: pip picks the newest allowed
+    else:
+        floors = OUT / "floors-requirements.txt"
+        steps.append(
+            [
+                sys.executable,
+                "-m",
+                "uv",
+                "pip",
+                "compile",
+                "pyproject.toml",
+                "--extra",
+                "lab",
+                "--extra",
+                "test",
+                "--resolution",
+                "lowest-direct",
+                "--python-version",
+                PYTHONS[name],
+                "--quiet",
+                "-o",
+                str(floors),
+            ]
+        )
+        steps.append([*pip, "-r", str(floors)])
+    steps.append([*pip, "--no-deps", "-e", "."])
+    steps.append([str(python), "-m", "pip", "check"])
+    return all(run(step, log, env) == 0 for step in steps)
+
+
+def installed_versions(python: Path, env: dict[str, str]) -> dict[str, str]:
+    """Read back Python's version and the installed version of each package in SHOWN."""
+    code = (
+        "import json, platform; from importlib import metadata as m\n"
+        "def v(n):\n    try: return m.version(n)\n    except m.PackageNotFoundError: return 'missing'\n"
+        f"print(json.dumps({{'python': platform.python_version(), **{{n: v(n) for n in {SHOWN!r}}}}}))"
+    )
+    result = subprocess.run([str(python), "-c", code], capture_output=True, text=True, env=env, cwd=OUT)
+    return json.loads(result.stdout) if result.returncode == 0 else {"python": "?"}
+
+
+def count(report: Path) -> dict[str, int]:
+    """Passed, failed (failures and errors) and skipped tests from a JUnit XML report."""
+    if not report.exists():
+        return {"passed": 0, "failed": 0, "skipped": 0}
+    cases = list(ET.parse(report).getroot().iter("testcase"))
+    failed = sum(1 for c in cases if c.find("failure") is not None or c.find("error") is not None)
+    skipped = sum(1 for c in cases if c.find("skipped") is not None)
+    return {"passed": len(cases) - failed - skipped, "failed": failed, "skipped": skipped}
+
+
+def run_env(name: str, pytest_args: list[str]) -> dict:
+    """Build one environment from scratch and run the tests in it; return its row."""
+    python_exe = find_python(name)
+    venv = OUT / name
+    shutil.rmtree(venv, ignore_errors=True)
+    env = clean_environ()
+    start = time.monotonic()
+    log_path = OUT / f"{name}.log"
+    with log_path.open("w", encoding="utf-8") as log:
+        ok = run([python_exe, "-m", "venv", str(venv)], log, env) == 0
+        python = venv / "bin" / "python"
+        ok = ok and install(name, python, log, env)
+        versions = installed_versions(python, env) if ok else {}
+        report = OUT / f"{name}.xml"
+        report.unlink(missing_ok=True)
+        status = "install failed"
+        if ok:
+            code = run([str(python), *PYTEST, f"--junitxml={report}", *pytest_args], log, env)
+            status = "passed" if code == 0 else f"failed (pytest exit {code})"
+    row = {
+        "env": name,
+        "status": status,
+        "minutes": round((time.monotonic() - start) / 60, 1),
+        "log": str(log_path),
+        **versions,
+        **count(OUT / f"{name}.xml"),
+    }
+    print(
+        f"test_matrix: {name}: {status}, {row['passed']} passed, {row['failed']} failed, {row['skipped']} skipped "
+        f"({row['minutes']} min; log {log_path.relative_to(REPO)})",
+        flush=True,
+    )
+    return row
+
+
+def table(rows: list[dict]) -> str:
+    """A Markdown table: environment, installed versions, passed/failed."""
+    heads = ["environment", "python", *SHOWN, "passed", "failed", "skipped", "result"]
+    lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    for row in rows:
+        cells = [
+            row["env"],
+            row.get("python", "?"),
+            *(row.get(n, "?") for n in SHOWN),
+            row["passed"],
+            row["failed"],
+            row["skipped"],
+            row["status"],
+        ]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("envs", nargs="*", default=list(PYTHONS), choices=list(PYTHONS))
+    parser.add_argument("--pytest-args", default="", help="extra pytest arguments, e.g. '-k env_check'")
+    args = parser.parse_args(argv)
+    OUT.mkdir(parents=True, exist_ok=True)
+    for env in args.envs:  # fail early, before any environment is built, when an interpreter is missing
+        find_python(env)
+    rows = [run_env(env, args.pytest_args.split()) for env in args.envs]
+    text = table(rows)
+    stamp = time.strftime("%Y-%m-%d")
+    (OUT / "results.md").write_text(f"Version matrix, {stamp}\n\n{text}\n", encoding="utf-8")
+    (OUT / "results.json").write_text(json.dumps({"date": stamp, "rows": rows}, indent=1), encoding="utf-8")
+    print(f"\nVersion matrix, {stamp}\n{text}")
+    passed, failed = sum(r["passed"] for r in rows), sum(r["failed"] for r in rows)
+    print(f"matrix: {passed} passed, {failed} failed")
+    return 0 if all(r["status"] == "passed" for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
