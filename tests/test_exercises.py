@@ -18,7 +18,7 @@ def in_tmp(tmp_path, monkeypatch):
 def verdict(exercise, *answer, capsys):
     exercise.check(*answer)
     out = capsys.readouterr().out
-    ok = out.strip().endswith("correct!")
+    ok = f"{exercise.name}: correct!" in out  # a report line (ex03.q4's one test score) may follow it
     assert ok == exercise.passes(*answer)  # the silent check agrees with the printed verdict
     return ok, out
 
@@ -39,6 +39,16 @@ def test_ex01_q1_line(capsys):
     assert not ok and "-1.5 * X + 2.0" in out and "hint:" in out
 
 
+def test_ex01_q1_accepts_float64_and_names_the_dtype_it_rejects(capsys):
+    X64 = torch.arange(0, 1, 0.01, dtype=torch.float64).unsqueeze(1)
+    assert verdict(ex01.q1, X64, -1.5 * X64 + 2.0, capsys=capsys)[0]  # was "expected ... Double ... Float"
+    X, y = make_line_data(weight=-1.5, bias=2.0, step=0.01)
+    assert verdict(ex01.q1, X.double(), y, capsys=capsys)[0]  # mixed float precisions are fine too
+    ints = torch.arange(100).unsqueeze(1)
+    ok, out = verdict(ex01.q1, ints, ints, capsys=capsys)
+    assert not ok and "torch.int64 (whole numbers)" in out and "raised" not in out
+
+
 def test_ex01_q2_split(capsys):
     X, y = make_line_data(weight=-1.5, bias=2.0, step=0.01)
     X_train, _, X_test, _ = split_data(X, y, 0.7)
@@ -47,6 +57,26 @@ def test_ex01_q2_split(capsys):
     assert "expected 70 training" in verdict(ex01.q2, X80, X20, capsys=capsys)[1]
     perm = torch.randperm(100, generator=torch.Generator().manual_seed(0))
     assert "in order" in verdict(ex01.q2, X[perm][:70], X[perm][70:], capsys=capsys)[1]
+
+
+def test_ex01_q2_checks_the_test_split_too(capsys):
+    X, y = make_line_data(weight=-1.5, bias=2.0, step=0.01)
+    ok, out = verdict(ex01.q2, X[:70], X[:30], capsys=capsys)  # the test split repeats training points
+    assert not ok and "the test split should be the last 30 points" in out
+    assert not verdict(ex01.q2, X[:70], X[70:].flip(0), capsys=capsys)[0]  # reversed test split
+    assert verdict(ex01.q2, X[:70].double(), X[70:].double(), capsys=capsys)[0]  # float64 is fine
+
+
+def test_ex01_q4_leaves_the_global_rng_alone(in_tmp, capsys):
+    from workflow_utils.data import load_digits_data, make_loader
+
+    val = load_digits_data("data/digits").val.dataset
+    for shuffle in (False, True):  # iterating any loader draws a base seed from the global RNG
+        torch.manual_seed(7)
+        verdict(ex01.q4, make_loader(val, batch_size=32, shuffle=shuffle), capsys=capsys)
+        after_check = torch.rand(3)
+        torch.manual_seed(7)
+        assert torch.equal(after_check, torch.rand(3))
 
 
 def test_ex01_q3_validation_stats(in_tmp, capsys):
@@ -512,6 +542,50 @@ def test_ex02_q4_own_model_class(capsys):
     assert "ready-made" in verdict(ex02.q4, DigitsCNN(), capsys=capsys)[1]
 
 
+class SequentialNet(nn.Sequential):
+    """A correct, unusual answer: the student's own class, built on nn.Sequential."""
+
+    def __init__(self):
+        super().__init__(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+
+
+class BatchNormDropoutNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv, self.bn = nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8)
+        self.drop, self.out = nn.Dropout(0.5), nn.Linear(8 * 8 * 8, 10)
+
+    def forward(self, x):
+        return self.out(self.drop(torch.relu(self.bn(self.conv(x))).flatten(1)))
+
+
+def test_ex02_q4_accepts_a_subclass_of_sequential(capsys):
+    ok, out = verdict(ex02.q4, SequentialNet(), capsys=capsys)
+    assert ok, out  # was rejected as "a ready-made class"
+
+
+@pytest.mark.parametrize("exercise", ["q3", "q4"])
+@pytest.mark.parametrize("training", [True, False])
+def test_ex02_checks_leave_the_model_and_the_rng_as_they_found_them(exercise, training, capsys):
+    torch.manual_seed(0)
+    if exercise == "q3":
+        model = nn.Sequential(
+            nn.Flatten(), nn.Linear(64, 64), nn.BatchNorm1d(64), nn.ReLU(), nn.Dropout(0.5), nn.Linear(64, 10)
+        )
+    else:
+        model = BatchNormDropoutNet()
+    model.train(training)
+    buffers = {name: b.clone() for name, b in model.named_buffers()}
+    torch.manual_seed(7)
+    verdict(getattr(ex02, exercise), model, capsys=capsys)
+    after_check = torch.rand(3)
+    torch.manual_seed(7)
+    assert torch.equal(after_check, torch.rand(3))  # the check did not advance the global RNG
+    assert all(m.training == training for m in model.modules())  # train/eval mode as it was
+    for name, b in model.named_buffers():  # BatchNorm's running statistics untouched
+        assert torch.equal(b, buffers[name]), name
+
+
 def _setup(loss_fn, make_optimizer, seed=42):
     model = _line_and_model(seed)[0]
     return model, loss_fn, make_optimizer(model.parameters())
@@ -521,9 +595,9 @@ def test_ex03_q4_own_loss_and_optimizer(capsys):
     assert verdict(ex03.q4, *_setup(nn.L1Loss(), lambda p: torch.optim.Adam(p, lr=0.01)), capsys=capsys)[0]
     assert verdict(ex03.q4, *_setup(nn.MSELoss(), lambda p: torch.optim.SGD(p, lr=0.5)), capsys=capsys)[0]
     slow = verdict(ex03.q4, *_setup(nn.L1Loss(), lambda p: torch.optim.SGD(p, lr=0.01)), capsys=capsys)[1]
-    assert "test MAE is 0.0569" in slow
+    assert "validation MAE is 0.0658" in slow
     assert (
-        "test MAE is inf"
+        "training blew up"
         in verdict(ex03.q4, *_setup(nn.MSELoss(), lambda p: torch.optim.SGD(p, lr=1.5)), capsys=capsys)[1]
     )
     assert (
@@ -533,6 +607,24 @@ def test_ex03_q4_own_loss_and_optimizer(capsys):
     model, loss_fn, _ = _setup(nn.L1Loss(), lambda p: None)
     other = LinearRegressionModel()
     assert "another model's" in verdict(ex03.q4, model, loss_fn, torch.optim.Adam(other.parameters()), capsys=capsys)[1]
+
+
+def test_ex03_q4_chooses_on_validation_and_tests_once(capsys):
+    """The series' rule (01, 'Why three splits?'): choose on validation, score the test split once."""
+    ok, out = verdict(ex03.q4, *_setup(nn.L1Loss(), lambda p: torch.optim.Adam(p, lr=0.01)), capsys=capsys)
+    assert ok and "validation MAE 0.0003; test MAE, measured once now: 0.0004" in out
+    ok, out = verdict(ex03.q4, *_setup(nn.L1Loss(), lambda p: torch.optim.SGD(p, lr=0.01)), capsys=capsys)
+    assert not ok and "test MAE" not in out  # a rejected choice never sees the test split
+
+
+def test_ex03_q4_names_a_class_passed_for_an_instance(capsys):
+    model, _, optimizer = _setup(None, lambda p: torch.optim.Adam(p, lr=0.01))
+    ok, out = verdict(ex03.q4, model, nn.MSELoss, optimizer, capsys=capsys)
+    assert not ok and "not classes" in out and "nn.MSELoss()" in out
+    assert "ambiguous" not in out and "raised" not in out  # was "Boolean value of Tensor ... is ambiguous"
+    assert len(out.splitlines()) == 2  # one line for the verdict, one for the hint
+    ok, out = verdict(ex03.q4, model, nn.L1Loss(), torch.optim.SGD, capsys=capsys)
+    assert not ok and "not classes" in out
 
 
 def _epoch_fn(train_mode=True, weighted=True):

@@ -7,9 +7,37 @@ never breaks.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+
+
+@contextlib.contextmanager
+def _left_as_found(answer: tuple[Any, ...]) -> Iterator[None]:
+    """Run a check so that the student's session is as it was before: a check must change nothing.
+
+    The global torch RNG is forked (so the student's next ``torch.rand`` is unchanged), and every
+    ``nn.Module`` in the answer gets back its train/eval mode and its buffers (a forward pass in
+    training mode updates BatchNorm's running statistics).
+    """
+    import torch
+    from torch import nn
+
+    modules = [a for a in answer if isinstance(a, nn.Module)]
+    modes = [(m, m.training) for module in modules for m in module.modules()]
+    buffers = [(b, b.detach().clone()) for module in modules for b in module.buffers()]
+    cuda = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []
+    try:
+        with torch.random.fork_rng(devices=cuda):
+            yield
+    finally:
+        for m, training in modes:
+            m.training = training
+        with torch.no_grad():
+            for b, saved in buffers:
+                if b.shape == saved.shape:
+                    b.copy_(saved)
 
 
 @dataclass
@@ -20,6 +48,7 @@ class Exercise:
     problem: Callable[..., str | None]
     hint_text: str
     solution_code: str
+    report: Callable[..., str] | None = None  # a line added after "correct!" (e.g. the one test score)
 
     def check(self, *answer: Any) -> None:
         """Print a verdict for ``answer``: correct, not attempted yet, or what is wrong plus a hint."""
@@ -29,6 +58,9 @@ class Exercise:
         problem = self._problem(answer)
         if problem is None:
             print(f"{self.name}: correct!")
+            if self.report is not None:
+                with _left_as_found(answer):
+                    print(f"  {self.report(*answer)}")
         else:
             print(f"{self.name}: not yet. {problem}\n  hint: {self.hint_text}")
 
@@ -43,7 +75,8 @@ class Exercise:
 
     def _problem(self, answer: tuple[Any, ...]) -> str | None:
         try:
-            return self.problem(*answer)
+            with _left_as_found(answer):
+                return self.problem(*answer)
         except Exception as exc:  # a broken answer gets a verdict, not a traceback
             return f"checking your answer raised {type(exc).__name__}: {exc}"
 

@@ -9,12 +9,23 @@ import torch
 from workflow_utils.exercises import Exercise
 
 
+def _floats(**tensors: Any) -> str | None:
+    """What is wrong with tensors that should hold float inputs or targets (None if nothing)."""
+    for name, t in tensors.items():
+        if not isinstance(t, torch.Tensor):
+            return f"{name} should be a tensor, got {type(t).__name__}; make it with torch.arange or make_line_data."
+        if not t.is_floating_point():
+            return f"{name} holds {t.dtype} (whole numbers); inputs and targets on a line are floats, e.g. float32."
+    return None
+
+
 def _line(X: Any, y: Any) -> str | None:
-    if not isinstance(X, torch.Tensor) or not isinstance(y, torch.Tensor):
-        return "X and y should both be tensors."
+    if (problem := _floats(X=X, y=y)) is not None:
+        return problem
     if X.shape != (100, 1) or y.shape != (100, 1):
         return f"X and y should both have shape (100, 1), got {tuple(X.shape)} and {tuple(y.shape)}."
-    expected_X = torch.arange(0, 1, 0.01).unsqueeze(1)
+    X, y = X.double(), y.double()  # float32 (the default) and float64 answers are compared alike
+    expected_X = torch.arange(0, 1, 0.01, dtype=torch.float64).unsqueeze(1)
     if not torch.allclose(X, expected_X, atol=1e-6):
         return "X should run from 0 to 0.99 in steps of 0.01."
     if not torch.allclose(y, -1.5 * X + 2.0, atol=1e-6):
@@ -23,12 +34,19 @@ def _line(X: Any, y: Any) -> str | None:
 
 
 def _split(X_train: Any, X_test: Any) -> str | None:
+    if (problem := _floats(X_ex_train=X_train, X_ex_test=X_test)) is not None:
+        return problem
     if len(X_train) + len(X_test) != 100:
         return f"the two splits should hold all 100 points, got {len(X_train)} + {len(X_test)}."
     if (len(X_train), len(X_test)) != (70, 30):
         return f"expected 70 training and 30 test points, got {len(X_train)} and {len(X_test)}."
-    if not torch.allclose(X_train, torch.arange(0, 1, 0.01).unsqueeze(1)[:70], atol=1e-6):
+    if X_train.shape != (70, 1) or X_test.shape != (30, 1):
+        return f"each split keeps one row per point, (70, 1) and (30, 1); got {tuple(X_train.shape)} and {tuple(X_test.shape)}."
+    X = torch.arange(0, 1, 0.01, dtype=torch.float64).unsqueeze(1)
+    if not torch.allclose(X_train.double(), X[:70], atol=1e-6):
         return "the training split should be the first 70 points, in order."
+    if not torch.allclose(X_test.double(), X[70:], atol=1e-6):
+        return "the test split should be the last 30 points, in order: the ones the training split leaves out."
     return None
 
 

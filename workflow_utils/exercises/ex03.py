@@ -75,8 +75,35 @@ q3 = Exercise(
 )
 
 
+def _validation_split() -> tuple[torch.Tensor, ...]:
+    """X_fit, y_fit, X_val, y_val: the 40 training points split 80/20 in order (32 to fit, 8 to choose)."""
+    from workflow_utils.data import split_data
+
+    _, (X_train, y_train, _, _) = _seed42_line()
+    return split_data(X_train, y_train, train_fraction=0.8)
+
+
+def _trained_copy(model: nn.Module, loss_fn: Any, optimizer: torch.optim.Optimizer) -> nn.Module:
+    """A copy of ``model`` after 100 full-batch steps on the 32 fitting points; the originals stay untrained."""
+    X_fit, y_fit, _, _ = _validation_split()
+    model, optimizer = copy.deepcopy((model, optimizer))  # train copies: one memo keeps the optimizer on the copy
+    for _ in range(100):  # the five-step loop, as written by hand in 04_training_loop
+        loss = loss_fn(model(X_fit), y_fit)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model
+
+
+def _mae(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
+    with torch.no_grad():
+        return (model(X) - y).abs().mean().item()
+
+
 def _own_setup(model: Any, loss_fn: Any, optimizer: Any) -> str | None:
-    fresh, (X_train, y_train, X_test, y_test) = _seed42_line()
+    fresh, _ = _seed42_line()
+    if isinstance(model, type) or isinstance(loss_fn, type) or isinstance(optimizer, type):
+        return "pass instances, not classes: LinearRegressionModel(), nn.MSELoss() and torch.optim.SGD(...), with parentheses."
     if not hasattr(model, "weights") or not hasattr(model, "bias"):
         return "pass a LinearRegressionModel first, then your loss function and optimizer."
     if not (torch.equal(model.weights, fresh.weights) and torch.equal(model.bias, fresh.bias)):
@@ -88,24 +115,33 @@ def _own_setup(model: Any, loss_fn: Any, optimizer: Any) -> str | None:
     owned = {id(p) for group in optimizer.param_groups for p in group["params"]}
     if not all(id(p) in owned for p in model.parameters()):
         return "the optimizer updates another model's parameters: build it from model.parameters()."
-    model, optimizer = copy.deepcopy((model, optimizer))  # train copies: one memo keeps the optimizer on the copy
-    for _ in range(100):  # the five-step loop, as written by hand in 04_training_loop
-        loss = loss_fn(model(X_train), y_train)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    with torch.no_grad():
-        mae = (model(X_test) - y_test).abs().mean().item()
-    if not mae < 0.01:  # also catches nan from a run that blew up
-        return f"after 100 steps the test MAE is {mae:.4f}, not below 0.01: pick another loss, optimizer or rate."
+    _, _, X_val, y_val = _validation_split()
+    mae = _mae(_trained_copy(model, loss_fn, optimizer), X_val, y_val)
+    if not mae < 1e3:  # also catches inf and nan
+        return f"training blew up (validation MAE {mae:.3g} after 100 steps): the learning rate is too large."
+    if not mae < 0.01:
+        return (
+            f"after 100 steps on the 32 fitting points the validation MAE is {mae:.4f}, not below 0.01: "
+            "pick another loss, optimizer or rate, and compare them on validation again."
+        )
     return None
+
+
+def _test_once(model: nn.Module, loss_fn: Any, optimizer: torch.optim.Optimizer) -> str:
+    """The chosen setup scored on the test split: once, after the choice was made on validation."""
+    _, (_, _, X_test, y_test) = _seed42_line()
+    _, _, X_val, y_val = _validation_split()
+    trained = _trained_copy(model, loss_fn, optimizer)
+    return f"validation MAE {_mae(trained, X_val, y_val):.4f}; test MAE, measured once now: {_mae(trained, X_test, y_test):.4f}"
 
 
 q4 = Exercise(
     "ex03.q4",
     _own_setup,
-    "L1 with SGD at lr=0.01 ends near 0.06. This notebook showed two ways to go faster: Adam, and MSE "
-    "with a larger learning rate (the learning-rate figure shows how large is too large).",
+    "L1 with SGD at lr=0.01 ends near 0.07 on validation. This notebook showed two ways to go faster: Adam, "
+    "and MSE with a larger learning rate (the learning-rate figure shows how large is too large).",
+    "X_fit, y_fit, X_val, y_val = split_data(X_train, y_train, train_fraction=0.8)\n"
     "torch.manual_seed(42)\nmy_model = LinearRegressionModel()\nmy_loss_fn = nn.L1Loss()\n"
     "my_optimizer = torch.optim.Adam(my_model.parameters(), lr=0.01)",
+    report=_test_once,
 )
