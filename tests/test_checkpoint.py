@@ -207,7 +207,7 @@ def test_numpy_values_and_paths_are_stored_as_plain_values(tmp_path):
         (History(epochs=[0], train_loss=[0.5]), r"extra=dataclasses\.asdict\(extra\)"),
         (LinearRegressionModel(), r"extra=extra\.state_dict\(\)"),
         (np.array(["cat", "dog"]), r"extra=extra\.tolist\(\)"),
-        ({"window": slice(0, 5)}, r"holds a slice.*pass plain numbers, strings, lists, dicts or tensors\.$"),
+        ({"window": slice(0, 5)}, r"holds a slice, which.*pass plain numbers, strings, lists, dicts or tensors\.$"),
     ],
     ids=["History", "a model", "numpy strings", "a slice inside a dict"],
 )
@@ -219,7 +219,7 @@ def test_an_extra_that_would_not_load_back_is_refused_at_save_time(tmp_path, val
 
 
 def test_atomic_save_refuses_what_safe_load_would_refuse(tmp_path):
-    with pytest.raises(TypeError, match=r"LinearRegressionModel.*model\.state_dict\(\)"):
+    with pytest.raises(TypeError, match=r"would hold a LinearRegressionModel, which.*model\.state_dict\(\)"):
         atomic_save(_model(), tmp_path / "whole_model.pth")
     assert list(tmp_path.iterdir()) == []
 
@@ -319,3 +319,85 @@ def test_a_failed_write_after_the_temp_file_exists_leaves_no_trace(tmp_path, mon
         save_model(_model(seed=1), path)
     assert path.read_bytes() == good
     assert [p.name for p in tmp_path.iterdir()] == ["m.pth"]
+
+
+# --- wrapped models (torch.compile, DDP) and files that are not checkpoints ----------------------
+
+
+def test_the_refused_type_is_named_by_us_not_by_torch(tmp_path):
+    class Window:  # a local class: torch would name it by its full dotted path
+        pass
+
+    with pytest.raises(TypeError, match=r"it holds a Window, which"):
+        save_checkpoint(tmp_path / "c.pth", _model(), epoch=1, extra={"a": [1, (2, Window())]})
+    with pytest.raises(TypeError, match=r"would hold a range, which"):
+        atomic_save({"ok": torch.ones(1), "bad": [range(3)]}, tmp_path / "x.pth")
+    with pytest.raises(TypeError, match=r"would hold a function, which"):
+        atomic_save({"fn": lambda x: x}, tmp_path / "x.pth")  # pickle cannot even write it
+    assert list(tmp_path.iterdir()) == []
+
+
+class _Wrapper(torch.nn.Module):
+    """Stands in for a wrapper that keeps the model as .module (what DDP and DataParallel do)."""
+
+    def __init__(self, module):
+        super().__init__()
+        self.module = module
+
+
+def test_a_ddp_style_or_compiled_state_loads_into_the_plain_model(tmp_path):
+    original = _model()
+    for prefix in ("module.", "_orig_mod.", "_orig_mod.module."):
+        path = tmp_path / "wrapped.pth"
+        torch.save({prefix + k: v for k, v in original.state_dict().items()}, path)
+        loaded = load_model(_model(seed=0), path)
+        assert torch.equal(loaded.weights, original.weights), prefix
+    dp = torch.nn.DataParallel(_model(seed=3))
+    save_model(dp, tmp_path / "dp.pth")
+    assert set(torch.load(tmp_path / "dp.pth", weights_only=True)) == {"weights", "bias"}  # no module. prefix
+    load_model(dp, tmp_path / "wrapped.pth")  # loading into the wrapper works too
+    assert torch.equal(dp.module.weights, original.weights)
+
+
+def test_a_model_whose_own_keys_start_with_module_is_not_stripped(tmp_path):
+    model = _Wrapper(torch.nn.Linear(1, 1))  # its own keys are module.weight, module.bias
+    save_model(model, tmp_path / "m.pth")
+    fresh = _Wrapper(torch.nn.Linear(1, 1))
+    load_model(fresh, tmp_path / "m.pth")
+    assert torch.equal(fresh.module.weight, model.module.weight)
+
+
+def test_a_compiled_model_trained_with_fit_round_trips_through_its_checkpoint(tmp_path):
+    from torch import nn
+
+    from workflow_utils.engine import fit
+
+    torch.manual_seed(0)
+    X = torch.randn(32, 3)
+    y = X @ torch.tensor([[0.5], [-1.0], [2.0]])
+    plain = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
+    compiled = torch.compile(plain, backend="aot_eager")  # traces forward and backward like inductor, no C++ build
+    assert any(k.startswith("_orig_mod.") for k in compiled.state_dict())  # what used to be saved
+    optimizer = torch.optim.SGD(compiled.parameters(), lr=0.05)
+    best, last = tmp_path / "best.pth", tmp_path / "last.pth"
+    history = fit(
+        compiled, (X, y), nn.MSELoss(), optimizer, 5, val_data=(X, y), checkpoint_path=best, last_checkpoint_path=last
+    )
+    assert history.train_loss[-1] < history.train_loss[0]
+    save_model(compiled, tmp_path / "model.pth")
+    for path in (best, last, tmp_path / "model.pth"):
+        fresh = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
+        load_model(fresh, path)
+        if path != best or history.best_epoch == 4:
+            assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), plain.state_dict().values()))
+        with torch.no_grad():
+            assert torch.equal(fresh(X), plain(X)) or path == best
+    fresh_opt = torch.optim.SGD(fresh.parameters(), lr=0.05)
+    assert load_checkpoint(last, fresh, fresh_opt)["epoch"] == 5
+
+
+def test_a_json_file_is_not_called_code(tmp_path):
+    path = tmp_path / "model.json"
+    path.write_text('{"weights": [0.7], "bias": [0.3]}')
+    with pytest.raises(ValueError, match=r"not a file written by torch\.save \(it holds text such as JSON or CSV\)"):
+        load_model(_model(), path)

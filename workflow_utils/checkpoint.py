@@ -48,11 +48,11 @@ def atomic_save(obj: Any, path: str | Path) -> Path:
     fd, tmp = _open_temp(path)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            unpicklable = not _saves(obj, f)
             f.flush()
             os.fsync(f.fileno())
-        refused = _refused(tmp)
-        if refused is not None:
+        if unpicklable or _refused(tmp):
+            refused = _culprit(obj)
             raise TypeError(
                 f"{path} would hold a {refused}, which safe_load refuses (weights_only loading); "
                 "save plain numbers, strings, lists, dicts and tensors instead, e.g. model.state_dict()."
@@ -83,22 +83,42 @@ def _target(value: Any) -> Path:
     return path
 
 
-def _refused(source: Path | io.BytesIO) -> str | None:
-    """The type that weights_only loading refuses in ``source`` (written by torch.save), or None if it loads."""
+def _refused(source: Path | io.BytesIO) -> bool:
+    """True when weights_only loading refuses ``source`` (written by torch.save)."""
     try:  # a file is memory-mapped, so checking a large one reads little of it
         torch.load(source, map_location="cpu", weights_only=True, mmap=isinstance(source, Path))
-    except pickle.UnpicklingError as exc:
-        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
-        return found.group(1) if found else "value weights_only loading does not accept"
-    return None
+    except pickle.UnpicklingError:
+        return True
+    return False
 
 
-def _refused_value(value: Any) -> str | None:
-    """``_refused`` for ``value`` saved to memory."""
+def _saves(value: Any, f: Any) -> bool:
+    """``torch.save(value, f)``; False when pickle cannot write it at all (a lambda, a class defined in a function)."""
+    try:
+        torch.save(value, f)
+    except (pickle.PicklingError, AttributeError, TypeError):
+        return False
+    return True
+
+
+def _refused_value(value: Any) -> bool:
+    """``_refused`` for ``value`` saved to memory (True also when it cannot be saved at all)."""
     buffer = io.BytesIO()
-    torch.save(value, buffer)
+    if not _saves(value, buffer):
+        return True
     buffer.seek(0)
     return _refused(buffer)
+
+
+def _culprit(value: Any) -> str:
+    """The type name (``type(x).__name__``, our wording, not torch's) of the first part of ``value`` that
+    weights_only loading refuses, looking inside plain lists, tuples and dicts; ``value`` must be refused."""
+    if type(value) in (list, tuple, dict):
+        parts = list(value.values()) + list(value.keys()) if type(value) is dict else list(value)
+        for part in parts:
+            if _refused_value(part):
+                return _culprit(part)
+    return type(value).__name__
 
 
 def _open_temp(path: Path) -> tuple[int, Path]:
@@ -140,6 +160,7 @@ def safe_load(path: str | Path, map_location: str | torch.device | None = "cpu")
         )
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}; save one first or check the path.")
+    _check_torch_file(path)
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -155,19 +176,68 @@ def safe_load(path: str | Path, map_location: str | torch.device | None = "cpu")
         raise RuntimeError(f"{path} is not a readable PyTorch file (truncated or corrupt?); save it again.") from exc
 
 
-def save_model(model: nn.Module, path: str | Path) -> Path:
-    """Save ``model.state_dict()`` (the learned tensors, not the class) to ``path``.
+def _check_torch_file(path: Path) -> None:
+    """Refuse a file that torch.save did not write (JSON, CSV, text) before torch.load calls it unsafe."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head[:2] == b"PK" or head[:1] == b"\x80":  # torch.save's zip format, or its older plain pickle
+        return
+    looks = (
+        "text such as JSON or CSV" if head and all(32 <= b < 127 or b in b"\t\r\n" for b in head) else "another format"
+    )
+    raise ValueError(
+        f"{path} is not a file written by torch.save (it holds {looks}); pass the .pth file that save_model or "
+        "save_checkpoint wrote."
+    )
 
-    Written by hand in 06_save_and_load, "Save the `state_dict`".
+
+_WRAPPERS = {"_orig_mod.": "torch.compile", "module.": "DistributedDataParallel or DataParallel"}
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The plain model inside ``torch.compile(model)``, ``DistributedDataParallel(model)`` or ``DataParallel(model)``.
+
+    Their ``state_dict`` keys carry an ``_orig_mod.`` or ``module.`` prefix that a fresh ``DigitsCNN()`` does
+    not have, so every save in this package stores the unwrapped model's state. 08_scaling_up, "`torch.compile`",
+    compiles a model; its section on torch.distributed wraps one in DDP.
+    """
+    while True:
+        inner = getattr(model, "_orig_mod", None)  # what torch.compile returns keeps the model here
+        if isinstance(inner, nn.Module):
+            model = inner
+        elif isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
+            model = model.module
+        else:
+            return model
+
+
+def _strip_wrapper_prefix(state: dict, own: dict) -> dict:
+    """``state`` without a prefix that every key shares and that a wrapper adds (``_orig_mod.``, ``module.``)."""
+    while state and all(isinstance(k, str) for k in state):
+        prefix = next((p for p in _WRAPPERS if all(k.startswith(p) for k in state)), None)
+        if prefix is None or any(k.startswith(prefix) for k in own):
+            return state
+        state = {k[len(prefix) :]: v for k, v in state.items()}
+    return state
+
+
+def save_model(model: nn.Module, path: str | Path) -> Path:
+    """Save the model's ``state_dict()`` (the learned tensors, not the class) to ``path``.
+
+    A ``torch.compile``d or ``DistributedDataParallel`` model saves the plain model inside it (``unwrap_model``),
+    so ``load_model(DigitsCNN(), path)`` works. Written by hand in 06_save_and_load, "Save the `state_dict`".
     """
     check.module("model", model)
-    return atomic_save(model.state_dict(), path)
+    return atomic_save(unwrap_model(model).state_dict(), path)
 
 
 def load_model(model: nn.Module, path: str | Path, map_location: str | torch.device | None = "cpu") -> nn.Module:
     """Load a saved state_dict into ``model`` (a fresh instance of the same class); return it.
 
-    Written by hand in 06_save_and_load, "Load it into a new instance".
+    The model keeps its mode: a fresh one is in train mode, so call ``model.eval()`` before predicting
+    (``predict`` does). Keys saved from a ``torch.compile``d or DDP model (a uniform ``_orig_mod.`` or
+    ``module.`` prefix) load too. Raises ``ValueError`` naming the missing, unexpected or mismatched keys when
+    the file holds another architecture. Written by hand in 06_save_and_load, "Load it into a new instance".
     """
     check.module("model", model)
     state = safe_load(path, map_location)
@@ -201,7 +271,7 @@ def save_checkpoint(
         raise TypeError(
             f"epoch must be an int (the number of epochs done), got {epoch!r}; pass epoch=len(history.epochs)."
         )
-    checkpoint = {"model_state": model.state_dict(), "epoch": epoch, **_plain_extras(extra)}
+    checkpoint = {"model_state": unwrap_model(model).state_dict(), "epoch": epoch, **_plain_extras(extra)}
     if optimizer is not None:
         checkpoint["optimizer_state"] = optimizer.state_dict()
     if scheduler is not None:
@@ -218,12 +288,11 @@ def _plain_extras(extra: dict[str, Any]) -> dict[str, Any]:
                 f"pass your value under another name, e.g. my_{key}=..."
             )
     plain = {key: _plain(value) for key, value in extra.items()}
-    if _refused_value(plain) is not None:  # find the culprit only when there is one
+    if _refused_value(plain):  # find the culprit only when there is one
         for key, value in plain.items():
-            refused = _refused_value(value)
-            if refused is not None:
+            if _refused_value(value):
                 raise TypeError(
-                    f"save_checkpoint cannot store {key}= (it holds a {refused}, which load_checkpoint would refuse); "
+                    f"save_checkpoint cannot store {key}= (it holds a {_culprit(value)}, which load_checkpoint would refuse); "
                     f"pass plain numbers, strings, lists, dicts or tensors{_fix(key, extra[key])}."
                 )
     return plain
@@ -290,13 +359,15 @@ def load_checkpoint(
 def _load_state_dict(model: nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> None:
     if not isinstance(state, dict):
         raise ValueError(f"{path} does not hold a state_dict of tensors; save it with save_model(model, path).")
+    model = unwrap_model(model)
     own = model.state_dict()
+    state = _strip_wrapper_prefix(state, own)
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     mismatched = [
-        f"{k}: saved {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+        f"{k}: saved {_shape(state[k])} vs model {tuple(own[k].shape)}"
         for k in sorted(set(own) & set(state))
-        if own[k].shape != state[k].shape
+        if own[k].shape != getattr(state[k], "shape", None)
     ]
     if missing or unexpected or mismatched:
         details = "; ".join(
@@ -313,3 +384,7 @@ def _load_state_dict(model: nn.Module, state: dict[str, torch.Tensor], path: str
             "Build the same model class that was saved, then load."
         )
     model.load_state_dict(state)
+
+
+def _shape(value: Any) -> str:
+    return str(tuple(value.shape)) if isinstance(value, torch.Tensor) else f"a {type(value).__name__}"
