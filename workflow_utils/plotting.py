@@ -19,6 +19,43 @@ if TYPE_CHECKING:
     from workflow_utils.engine import History
 
 
+# One palette for every figure of the series: Okabe & Ito (2008), "Color Universal Design", eight
+# colours chosen to stay distinct for readers with red-green colour blindness (about 1 man in 12).
+# Series also differ by marker or line style, so they never depend on colour alone, and prose
+# names a series by its label. tests/test_palette.py simulates deuteranopia and protanopia on them.
+OKABE_ITO = {
+    "blue": "#0072B2",
+    "orange": "#E69F00",
+    "bluish green": "#009E73",
+    "vermillion": "#D55E00",
+    "reddish purple": "#CC79A7",
+    "sky blue": "#56B4E9",
+    "yellow": "#F0E442",
+    "black": "#000000",
+}
+COLORS = tuple(OKABE_ITO.values())  # the order figures use: 1st series blue, 2nd orange, 3rd bluish green
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")  # circle, square, triangle, ...: one per series
+LINESTYLES = ("-", "--", "-.", ":", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1)), (0, (1, 3)), (0, (8, 2, 1, 2)))
+# what the helpers draw: points (training data, test data, predictions) and curves (train, held-out)
+POINTS = {
+    name: {"color": COLORS[i], "marker": MARKERS[i]}
+    for i, name in enumerate(("training data", "test data", "predictions"))
+}
+CURVES = {name: {"color": COLORS[i], "linestyle": LINESTYLES[i]} for i, name in enumerate(("train", "held-out"))}
+
+
+def use_palette() -> None:
+    """Make figures drawn by hand use the series' palette: the n-th line gets ``COLORS[n]`` and ``LINESTYLES[n]``.
+
+    Sets matplotlib's ``axes.prop_cycle`` (and nothing else) for figures created afterwards; the
+    helpers below set their colours, markers and line styles themselves, so they need no call.
+    Called in the setup cell of the notebooks that draw figures by hand.
+    """
+    import matplotlib as mpl
+
+    mpl.rcParams["axes.prop_cycle"] = mpl.cycler(color=list(COLORS), linestyle=list(LINESTYLES))
+
+
 def _to_numpy(t: torch.Tensor):
     return t.detach().cpu().numpy()
 
@@ -49,10 +86,10 @@ def plot_predictions(
     if predictions is not None and len(predictions) != len(X_test):
         raise ValueError(f"got {len(predictions)} predictions for {len(X_test)} test points; predict on X_test.")
     fig, ax = _figure(ax, figsize=(6, 4))
-    ax.scatter(_to_numpy(X_train), _to_numpy(y_train), c="tab:blue", s=12, label="training data")
-    ax.scatter(_to_numpy(X_test), _to_numpy(y_test), c="tab:green", s=12, label="test data")
+    ax.scatter(_to_numpy(X_train), _to_numpy(y_train), s=12, label="training data", **POINTS["training data"])
+    ax.scatter(_to_numpy(X_test), _to_numpy(y_test), s=12, label="test data", **POINTS["test data"])
     if predictions is not None:
-        ax.scatter(_to_numpy(X_test), _to_numpy(predictions), c="tab:red", s=12, label="predictions")
+        ax.scatter(_to_numpy(X_test), _to_numpy(predictions), s=12, label="predictions", **POINTS["predictions"])
     ax.set_xlabel("X")
     ax.set_ylabel("y")
     if title:
@@ -86,9 +123,9 @@ def plot_loss_curves(
     if not history.epochs:
         raise ValueError("the history is empty; train for at least one epoch before plotting it.")
     fig, ax = _figure(ax, figsize=(6, 4))
-    ax.plot(history.epochs, history.train_loss, label="train loss")
+    ax.plot(history.epochs, history.train_loss, label="train loss", **CURVES["train"])
     if history.val_loss:
-        ax.plot(history.epochs[: len(history.val_loss)], history.val_loss, label=val_label)
+        ax.plot(history.epochs[: len(history.val_loss)], history.val_loss, label=val_label, **CURVES["held-out"])
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax.set_title(title)
@@ -200,9 +237,9 @@ def plot_history_metric(history: History, ax: Axes | None = None) -> Figure:
     if not history.train_metric:
         raise ValueError("the history has no metric; pass metric='accuracy' (or another metric) to fit to record one.")
     fig, ax = _figure(ax, figsize=(6, 4))
-    ax.plot(history.epochs, history.train_metric, label=f"train {history.metric_name}")
+    ax.plot(history.epochs, history.train_metric, label=f"train {history.metric_name}", **CURVES["train"])
     if history.val_metric:
-        ax.plot(history.epochs, history.val_metric, label=f"validation {history.metric_name}")
+        ax.plot(history.epochs, history.val_metric, label=f"validation {history.metric_name}", **CURVES["held-out"])
     ax.set_xlabel("epoch")
     ax.set_ylabel(history.metric_name)
     ax.legend()
