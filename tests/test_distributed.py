@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import math
+import os
+import socket
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
-from torch.utils.data import DistributedSampler
+from torch.utils.data import Dataset, DistributedSampler
 
 from workflow_utils import distributed
 from workflow_utils.checkpoint import load_model
 from workflow_utils.data import TensorImageDataset, make_loader
 from workflow_utils.engine import _summed_over_processes, fit
 from workflow_utils.exercises import ex08
-from workflow_utils.models import DigitsMLP
+from workflow_utils.models import DigitsCNN, DigitsMLP
 
 
 def tiny_dataset(n: int = 96) -> TensorImageDataset:
@@ -113,6 +119,75 @@ def test_nccl_without_a_gpu_per_process_is_refused(monkeypatch):
         distributed.backend_and_device("mpi")
 
 
+def test_an_evaluation_split_counts_every_image_once():
+    dataset = tiny_dataset(41)
+    shares = [distributed.DistributedBatches(dataset, 8, False, pad=False, num_replicas=2, rank=r) for r in (0, 1)]
+    seen = [[i for batch in sampler for i in batch] for sampler in shares]
+    assert [len(s) for s in seen] == [21, 20] and sorted(seen[0] + seen[1]) == list(range(41))
+    assert [len(sampler) for sampler in shares] == [3, 3]  # 8 + 8 + 5 and 8 + 8 + 4
+    loader = distributed.distributed_loader(dataset, 16, pad=False)  # one process: all 41, in order
+    assert torch.equal(torch.cat([y for _, y in loader]), dataset.labels)
+
+
+class IntIndexOnly(Dataset):
+    """A Dataset like most users write: one int index in, one (image, label) out."""
+
+    def __init__(self, n: int) -> None:
+        self.inner = tiny_dataset(n)
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def __getitem__(self, index: int):
+        if not isinstance(index, int):
+            raise TypeError(f"index must be an int, got {type(index).__name__}")
+        return self.inner.images[index], self.inner.labels[index]
+
+
+def test_a_dataset_of_int_indices_is_read_one_item_at_a_time():
+    plain = distributed.distributed_loader(IntIndexOnly(50), 16, shuffle=True, seed=1)
+    fast = distributed.distributed_loader(tiny_dataset(50), 16, shuffle=True, seed=1)
+    batches = list(plain)
+    assert [len(y) for _, y in batches] == [16, 16, 16, 2]
+    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(batches, fast))
+    with pytest.raises(TypeError, match=r"dataset must be a Dataset with a length and int indices"):
+        distributed.distributed_loader([1, 2, 3], 2)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _torchrun_env(monkeypatch, rank: int, port: int) -> None:
+    """The variables torchrun would set for ``rank`` of 2 processes on this machine."""
+    variables = {"RANK": rank, "LOCAL_RANK": rank, "WORLD_SIZE": 2, "LOCAL_WORLD_SIZE": 2, "MASTER_PORT": port}
+    for name, value in {**variables, "MASTER_ADDR": "127.0.0.1"}.items():
+        monkeypatch.setenv(name, str(value))
+    monkeypatch.delenv("TORCHELASTIC_USE_AGENT_STORE", raising=False)
+
+
+def test_rank_0_alone_stops_waiting_in_seconds_with_one_line(monkeypatch):
+    _torchrun_env(monkeypatch, 0, _free_port())
+    start = time.perf_counter()
+    with pytest.raises(RuntimeError) as error:
+        distributed.setup("gloo", join_timeout_s=1)
+    assert str(error.value) == "waited 1 s for 1 more process; start with torchrun --nproc_per_node=2."
+    assert time.perf_counter() - start < 20 and not distributed.is_distributed()
+
+
+def test_a_busy_master_port_gets_one_line(monkeypatch):
+    with socket.socket() as busy:
+        busy.bind(("0.0.0.0", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        _torchrun_env(monkeypatch, 0, port)
+        with pytest.raises(RuntimeError, match=rf"^MASTER_PORT {port} is already in use by another program; pick"):
+            distributed.setup("gloo", join_timeout_s=5)
+    assert not distributed.is_distributed()
+
+
 def test_sums_pass_through_a_group_of_one():
     loss_sum, metric_sum = torch.tensor(6.0), torch.tensor(3.0, dtype=torch.float64)
     assert _summed_over_processes(loss_sum, metric_sum, 4) == (6.0, 3.0, 4)
@@ -131,6 +206,9 @@ def _train(model: nn.Module, train, val, **kwargs):
     return fit(model, train, nn.CrossEntropyLoss(), optimizer, 3, val_data=val, metric="accuracy", seed=0, **kwargs)
 
 
+VAL_IMAGES = 41  # odd, so a padded split would count one image twice
+
+
 def _ddp_worker(rank: int, folder: str) -> None:
     """One of two processes: fit a DDP MLP on its share; save what it printed, its history and its weights."""
     dist.init_process_group("gloo", init_method=f"file://{folder}/rendezvous", rank=rank, world_size=2)
@@ -138,7 +216,7 @@ def _ddp_worker(rank: int, folder: str) -> None:
         torch.manual_seed(0)
         model = nn.parallel.DistributedDataParallel(DigitsMLP(hidden=16))
         train = distributed.distributed_loader(tiny_dataset(96), 32, shuffle=True, seed=0)
-        val = distributed.distributed_loader(tiny_dataset(40), 32)
+        val = distributed.distributed_loader(tiny_dataset(VAL_IMAGES), 32, pad=False)  # odd: 21 + 20 images
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
             history = _train(model, train, val, print_every=1, checkpoint_path=f"{folder}/best_{rank}.pth")
@@ -167,8 +245,10 @@ def test_two_processes_train_exactly_like_one_with_the_same_global_batch(ddp_res
     _, (rank0, rank1) = ddp_results
     torch.manual_seed(0)
     model = DigitsMLP(hidden=16)
-    history = _train(model, make_loader(tiny_dataset(96), 32, shuffle=True, seed=0), make_loader(tiny_dataset(40), 32))
-    for key in ("train_loss", "val_loss", "val_metric"):  # figures summed over both shares, then divided once
+    val = make_loader(tiny_dataset(VAL_IMAGES), 32)
+    history = _train(model, make_loader(tiny_dataset(96), 32, shuffle=True, seed=0), val)
+    # Figures summed over both shares, then divided once; every validation image counted once, none twice.
+    for key in ("train_loss", "val_loss", "val_metric"):
         assert rank0[key] == rank1[key] == pytest.approx(getattr(history, key), abs=1e-6), key
     for name, weight in model.state_dict().items():  # averaged gradients: the same steps as one process
         assert torch.allclose(rank0["weights"][name], weight, atol=1e-6) and torch.equal(
@@ -183,6 +263,51 @@ def test_only_rank_0_prints_and_writes_the_checkpoint(ddp_results):
     assert (folder / "best_0.pth").is_file() and not (folder / "best_1.pth").exists()
     best = load_model(DigitsMLP(hidden=16), folder / "best_0.pth")  # the plain model's keys, not DDP's 'module.'
     assert all(torch.isfinite(p).all() for p in best.parameters())
+
+
+# --- leaving the group: nothing of gloo is left running ---------------------------------------------
+
+
+def _gloo_threads() -> list[str]:
+    """The names of this process's threads that belong to gloo (gloo_tcp_loop, pt_gloo_runloop)."""
+    names = []
+    for task in Path("/proc/self/task").iterdir():
+        with contextlib.suppress(OSError):
+            names.append((task / "comm").read_text().strip())
+    return sorted(name for name in names if "gloo" in name)
+
+
+def _teardown_worker(rank: int, folder: str, port: int) -> None:
+    """One of two processes: join as under torchrun, one DDP step of the script's CNN, tear down; record gloo threads."""
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", LOCAL_WORLD_SIZE="2")
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dynamo_was_imported = "torch._dynamo" in sys.modules  # must be False, or the test proves nothing
+    device = distributed.setup("gloo")
+    running = _gloo_threads()
+    torch.manual_seed(42)
+    model = nn.parallel.DistributedDataParallel(DigitsCNN().to(device))  # as scripts/train_digits.py builds it
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    X, y = tiny_dataset(8)[list(range(4 * rank, 4 * rank + 4))]
+    nn.functional.cross_entropy(model(X), y).backward()  # the all-reduce of the gradients
+    optimizer.step()
+    del model, optimizer
+    gc.collect()
+    distributed.teardown()
+    gc.collect()
+    deadline = time.monotonic() + 5
+    while _gloo_threads() and time.monotonic() < deadline:  # give stopping threads a moment
+        time.sleep(0.1)
+    result = {"dynamo_was_imported": dynamo_was_imported, "running": running, "left": _gloo_threads()}
+    torch.save(result, f"{folder}/threads_{rank}.pt")
+
+
+def test_teardown_leaves_no_gloo_thread(tmp_path):
+    mp.start_processes(_teardown_worker, args=(str(tmp_path), _free_port()), nprocs=2, start_method="spawn")
+    for rank in (0, 1):
+        result = torch.load(tmp_path / f"threads_{rank}.pt", weights_only=True)
+        assert not result["dynamo_was_imported"]
+        assert "gloo_tcp_loop" in result["running"]  # the group did run gloo's threads
+        assert result["left"] == [], f"rank {rank}: gloo threads still running after teardown: {result['left']}"
 
 
 # --- ex08: each check accepts its solution and rejects typical mistakes --------------------------
