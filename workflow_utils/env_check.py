@@ -92,10 +92,10 @@ def shadowing_file(name: str) -> str | None:
     return None if location in found.parents else str(found)
 
 
-def locked_versions(lock: Path = LOCK) -> dict[str, str]:
-    """Return {distribution: version} pinned by the lock, or {} when there is no lock beside the package."""
+def locked_versions(lock: Path | None = None) -> dict[str, str]:
+    """Return {distribution: version} pinned by the lock (default: the repository's), or {} without one."""
     try:
-        text = lock.read_text(encoding="utf-8")
+        text = (LOCK if lock is None else lock).read_text(encoding="utf-8")
     except OSError:
         return {}
     if "make lock" not in text.partition("\n\n")[0]:
