@@ -120,8 +120,9 @@ def _png_size(png):
 def test_pictures_are_shown_at_the_size_they_were_drawn(line):
     explorer = LearningRateExplorer(*line, epochs=5)
     width, height = _png_size(explorer.image.value)
-    assert (width, height) == (806, 331)  # 9 x 3.2 in at 100 dpi, trimmed to the axes
-    assert (explorer.image.layout.width, explorer.image.layout.height) == ("806px", "auto")
+    # 9 x 3.2 in at 100 dpi, trimmed to the axes; the trim rounds a pixel differently across matplotlib releases
+    assert abs(width - 806) <= 2 and abs(height - 331) <= 2, (width, height)
+    assert (explorer.image.layout.width, explorer.image.layout.height) == (f"{width}px", "auto")
     assert explorer.image.layout.max_width == "100%"  # a narrow window shrinks it, keeping its shape
 
 
