@@ -49,7 +49,8 @@ def use_palette() -> None:
 
     Sets matplotlib's ``axes.prop_cycle`` (and nothing else) for figures created afterwards; the
     helpers below set their colours, markers and line styles themselves, so they need no call.
-    Called in the setup cell of the notebooks that draw figures by hand.
+    Called in the setup cell of the notebooks that draw figures by hand; first used in 01_data,
+    "Look at it: a plotting function written by hand", where each series also gets its own marker.
     """
     import matplotlib as mpl
 

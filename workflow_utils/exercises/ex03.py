@@ -95,7 +95,7 @@ def _trained_copy(model: nn.Module, loss_fn: Any, optimizer: torch.optim.Optimiz
     return model
 
 
-def _mae(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
+def _mae_on(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
     with torch.no_grad():
         return (model(X) - y).abs().mean().item()
 
@@ -116,7 +116,7 @@ def _own_setup(model: Any, loss_fn: Any, optimizer: Any) -> str | None:
     if not all(id(p) in owned for p in model.parameters()):
         return "the optimizer updates another model's parameters: build it from model.parameters()."
     _, _, X_val, y_val = _validation_split()
-    mae = _mae(_trained_copy(model, loss_fn, optimizer), X_val, y_val)
+    mae = _mae_on(_trained_copy(model, loss_fn, optimizer), X_val, y_val)
     if not mae < 1e3:  # also catches inf and nan
         return f"training blew up (validation MAE {mae:.3g} after 100 steps): the learning rate is too large."
     if not mae < 0.01:
@@ -132,7 +132,7 @@ def _test_once(model: nn.Module, loss_fn: Any, optimizer: torch.optim.Optimizer)
     _, (_, _, X_test, y_test) = _seed42_line()
     _, _, X_val, y_val = _validation_split()
     trained = _trained_copy(model, loss_fn, optimizer)
-    return f"validation MAE {_mae(trained, X_val, y_val):.4f}; test MAE, measured once now: {_mae(trained, X_test, y_test):.4f}"
+    return f"validation MAE {_mae_on(trained, X_val, y_val):.4f}; test MAE, measured once now: {_mae_on(trained, X_test, y_test):.4f}"
 
 
 q4 = Exercise(
