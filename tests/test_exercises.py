@@ -229,10 +229,35 @@ def _fit_line(epochs, gamma=None):
     return model
 
 
+def _fit_line_history(epochs):
+    model, X_train, y_train, _, _ = _line_and_model()
+    return model, fit(model, (X_train, y_train), nn.L1Loss(), torch.optim.SGD(model.parameters(), lr=0.01), epochs)
+
+
 def test_ex04_q1_300_epochs(capsys):
-    assert verdict(ex04.q1, _fit_line(300), capsys=capsys)[0]
-    assert "after 100 epochs" in verdict(ex04.q1, _fit_line(100), capsys=capsys)[1]
-    assert "LinearRegressionModel" in verdict(ex04.q1, "model", capsys=capsys)[1]
+    model, history = _fit_line_history(300)
+    assert verdict(ex04.q1, model, history.train_loss, capsys=capsys)[0]
+    assert verdict(ex04.q1, model, history, capsys=capsys)[0]  # unusual but correct: the History itself
+    as_tensors = [torch.tensor(v) for v in history.train_loss]  # unusual: loss tensors kept, not .item()
+    assert verdict(ex04.q1, model, as_tensors, capsys=capsys)[0]
+    assert "after 100 epochs" not in verdict(ex04.q1, *_fit_line_history(100), capsys=capsys)[1]
+    assert "cover 100 epochs" in verdict(ex04.q1, *_fit_line_history(100), capsys=capsys)[1]
+    assert "LinearRegressionModel" in verdict(ex04.q1, "model", history.train_loss, capsys=capsys)[1]
+
+
+def test_ex04_q1_judges_the_epoch_count(capsys):
+    # L1 + SGD hops between two states, so the weights after 200, 250, 400 or 1000 epochs equal those
+    # after 300 (the old check passed them) and 299/301 equal each other: only the losses tell them apart
+    for epochs in (200, 250, 299, 301, 400, 1000):
+        ok, out = verdict(ex04.q1, *_fit_line_history(epochs), capsys=capsys)
+        assert not ok and f"cover {epochs} epochs, not 300" in out, epochs
+    model_300, history_300 = _fit_line_history(300)
+    assert "pass its training losses too" in verdict(ex04.q1, model_300, capsys=capsys)[1]
+    model_301 = _fit_line_history(301)[0]
+    assert "not those after that run" in verdict(ex04.q1, model_301, history_300.train_loss, capsys=capsys)[1]
+    model_adam, X_train, y_train, _, _ = _line_and_model()
+    adam = fit(model_adam, (X_train, y_train), nn.L1Loss(), torch.optim.Adam(model_adam.parameters(), lr=0.01), 300)
+    assert "from epoch 1 your loss" in verdict(ex04.q1, model_adam, adam.train_loss, capsys=capsys)[1]
 
 
 def test_ex04_q2_decaying_rate(capsys):
@@ -272,20 +297,29 @@ def test_ex04_q3_step_function(capsys):
 from workflow_utils.exercises import ex05, ex06  # noqa: E402
 
 
-def _errors(epochs):
+def _val_run(epochs, fit_points=30):
+    """Validation and test errors of a seed-42 line trained on the first ``fit_points`` training points."""
     model, X_train, y_train, X_test, y_test = _line_and_model()
-    fit(model, (X_train, y_train), nn.L1Loss(), torch.optim.SGD(model.parameters(), lr=0.01), epochs)
+    X_fit, y_fit = X_train[:fit_points], y_train[:fit_points]
+    fit(model, (X_fit, y_fit), nn.L1Loss(), torch.optim.SGD(model.parameters(), lr=0.01), epochs)
     with torch.inference_mode():
-        return model(X_test) - y_test, model(X_train) - y_train
+        return model(X_train[30:]) - y_train[30:], model(X_test) - y_test
 
 
-def test_ex05_q1_test_mae(capsys):
-    test_errors, train_errors = _errors(300)
-    assert verdict(ex05.q1, test_errors.abs().mean().item(), capsys=capsys)[0]
-    assert "that is the MSE" in verdict(ex05.q1, (test_errors**2).mean().item(), capsys=capsys)[1]
-    assert "training split" in verdict(ex05.q1, train_errors.abs().mean().item(), capsys=capsys)[1]
-    assert "after 100 epochs" in verdict(ex05.q1, _errors(100)[0].abs().mean().item(), capsys=capsys)[1]
-    assert ".item()" in verdict(ex05.q1, test_errors.abs().mean(), capsys=capsys)[1]
+def test_ex05_q1_chooses_on_validation_and_tests_once(capsys):
+    val_100, test_100 = _val_run(100)
+    val_300, test_300 = _val_run(300)
+    assert val_300.abs().mean() < val_100.abs().mean()  # validation chooses 300 epochs
+    mae = test_300.abs().mean().item()
+    assert verdict(ex05.q1, 300, mae, capsys=capsys)[0]
+    assert "choose the run with the lower one" in verdict(ex05.q1, 100, test_100.abs().mean().item(), capsys=capsys)[1]
+    assert "validation MAE" in verdict(ex05.q1, 300, val_300.abs().mean().item(), capsys=capsys)[1]
+    assert "that is the MSE" in verdict(ex05.q1, 300, (test_300**2).mean().item(), capsys=capsys)[1]
+    assert "other run" in verdict(ex05.q1, 300, test_100.abs().mean().item(), capsys=capsys)[1]
+    all_40 = _val_run(300, fit_points=40)[1].abs().mean().item()  # trained on the validation points too
+    assert "10 validation points" in verdict(ex05.q1, 300, all_40, capsys=capsys)[1]
+    assert ".item()" in verdict(ex05.q1, 300, test_300.abs().mean(), capsys=capsys)[1]
+    assert "100 or 300" in verdict(ex05.q1, 200, mae, capsys=capsys)[1]
 
 
 def test_ex05_q2_precision_recall(capsys):
@@ -652,6 +686,29 @@ def test_ex04_q4_train_epoch(capsys):
     assert "did not change" in verdict(ex04.q4, lambda model, loader, *_: 0.0, capsys=capsys)[1]
 
 
+def test_ex04_q4_accepts_dividing_by_the_dataset_size(capsys):
+    def train_epoch(model, loader, loss_fn, optimizer, device):  # the pattern 08's script uses
+        model.train()
+        total = 0.0
+        for X, y in loader:
+            X, y = X.to(device), y.to(device)
+            loss = loss_fn(model(X), y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(y)
+        return total / len(loader.dataset)
+
+    assert verdict(ex04.q4, train_epoch, capsys=capsys)[0]  # the check used to pass a plain list
+
+
+def test_ex05_q3_leaves_the_random_state_alone(capsys):
+    for answer in (_accuracy_fn(), _accuracy_fn(eval_mode=False)):  # dropout left on draws random masks
+        state = torch.random.get_rng_state()
+        verdict(ex05.q3, answer, capsys=capsys)
+        assert torch.equal(torch.random.get_rng_state(), state)
+
+
 def _confusion_fn(eval_mode=True, swap=False):
     def confusion(model, loader, num_classes, device):
         if eval_mode:
@@ -713,6 +770,30 @@ def test_ex07_q4_own_pipeline(digits_reader, capsys):
     assert "ready-made" in verdict(ex07.q4, mlp, capsys=capsys)[1]
     torch.manual_seed(0)
     assert "below 0.97" in verdict(ex07.q4, Wrapped(DigitsMLP()), capsys=capsys)[1]
+
+
+def test_ex07_checks_leave_the_models_mode_alone(digits_reader, capsys):
+    mlp = digits_reader[2]
+
+    class Wrapped(nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            return self.inner(x)
+
+    shared = {m: m.training for m in mlp.modules()}  # the fixture's model is shared with other tests
+    for exercise, model in ((ex07.q2, mlp), (ex07.q4, Wrapped(mlp))):
+        for mode in ("train", "eval", "mixed"):
+            model.train(mode != "eval")
+            if mode == "mixed":
+                mlp.layers[1].eval()  # one layer in eval mode, the rest training
+            before = {name: m.training for name, m in model.named_modules()}
+            assert verdict(exercise, model, capsys=capsys)[0]
+            assert {name: m.training for name, m in model.named_modules()} == before, (exercise.name, mode)
+    for m, training in shared.items():
+        m.train(training)
 
 
 # --- every solution runs, in a namespace like its notebook's, and passes its own check ---------

@@ -29,8 +29,43 @@ def _line_verdict(model: Any, expected: nn.Module, wrong: dict[str, nn.Module]) 
     return f"got weights {got[0]} and bias {got[1]}; start from a fresh seed-42 model."
 
 
-def _epochs_300(model: Any) -> str | None:
-    return _line_verdict(model, _trained(300), {"those are the values after 100 epochs; train for 300.": _trained(100)})
+def _reference_losses(epochs: int) -> tuple[nn.Module, list[float]]:
+    """The seed-42 L1/SGD line after ``epochs`` epochs, and its training loss in each epoch."""
+    from workflow_utils.engine import fit
+    from workflow_utils.exercises._line import line_split
+
+    model, optimizer = new_line_run()
+    X_train, y_train, _, _ = line_split()
+    history = fit(model, (X_train, y_train), nn.L1Loss(), optimizer, epochs)
+    return model, history.train_loss
+
+
+def _epochs_300(model: Any, losses: Any = None) -> str | None:
+    if not hasattr(model, "weights") or not hasattr(model, "bias"):
+        return "pass the trained LinearRegressionModel first, then its losses."
+    if losses is None:
+        return (
+            "pass its training losses too: ex04.q1.check(model_300, history.train_loss). The weights alone "
+            "cannot tell 300 epochs from 200: L1 + SGD ends up hopping between the same two points."
+        )
+    losses = getattr(losses, "train_loss", losses)  # fit's History works as well as its list
+    try:
+        values = [float(v) for v in losses]
+    except (TypeError, ValueError):
+        return f"pass the losses as a list of numbers, one per epoch (history.train_loss), got {type(losses).__name__}."
+    if len(values) != 300:
+        return f"your losses cover {len(values)} epochs, not 300: train for exactly 300 epochs (epochs=300)."
+    expected_model, expected = _reference_losses(300)
+    for epoch, (got, want) in enumerate(zip(values, expected)):
+        if abs(got - want) > 1e-4:
+            return (
+                f"from epoch {epoch} your loss ({got:.4f}) differs from a fresh seed-42 run with L1, SGD and "
+                f"lr 0.01 ({want:.4f}): call torch.manual_seed(42) right before building a new model."
+            )
+    got_params = (round(model.weights.item(), 4), round(model.bias.item(), 4))
+    if got_params != (round(expected_model.weights.item(), 4), round(expected_model.bias.item(), 4)):
+        return "the losses are right, but the model's weights are not those after that run: pass the model you trained."
+    return None
 
 
 def _decay(model: Any) -> str | None:
@@ -78,7 +113,7 @@ def _small_classifier() -> tuple[nn.Module, torch.optim.Optimizer]:
     return model, torch.optim.SGD(model.parameters(), lr=0.1)
 
 
-def _reference_epoch(batches: list) -> tuple[nn.Module, list[float]]:
+def _reference_epoch(batches) -> tuple[nn.Module, list[float]]:
     """One correct epoch over ``batches``: the trained model and each batch's loss."""
     model, optimizer = _small_classifier()
     model.train()
@@ -95,9 +130,12 @@ def _reference_epoch(batches: list) -> tuple[nn.Module, list[float]]:
 def _epoch_fn(train_epoch: Any) -> str | None:
     if not callable(train_epoch):
         return "pass your function itself (no parentheses)."
+    from torch.utils.data import DataLoader, TensorDataset
+
     g = torch.Generator().manual_seed(0)
     X, y = torch.randn(100, 8, generator=g), torch.randint(0, 3, (100,), generator=g)
-    batches = [(X[i : i + 32], y[i : i + 32]) for i in range(0, 100, 32)]  # the last batch holds 4
+    # a real DataLoader (no shuffling), so len(loader.dataset) and len(loader) work as in the notebooks
+    batches = DataLoader(TensorDataset(X, y), batch_size=32)  # the last batch holds 4
     model, optimizer = _small_classifier()
     before = [p.detach().clone() for p in model.parameters()]
     model.eval()  # as it is after a validation pass
@@ -111,7 +149,7 @@ def _epoch_fn(train_epoch: Any) -> str | None:
         return "the weights differ from a correct epoch: per batch, forward, loss, zero_grad, backward, step."
     if isinstance(got, torch.Tensor) or not isinstance(got, (int, float)):
         return f"return the mean loss as a Python float (loss.item()), got {type(got).__name__}."
-    sizes = [len(yb) for _, yb in batches]
+    sizes = [len(yb) for _, yb in batches]  # 32, 32, 32, 4
     weighted = sum(v * n for v, n in zip(losses, sizes)) / sum(sizes)
     if abs(got - sum(losses) / len(losses)) < 1e-6:
         return "that is the mean of the batch losses; weight each by its batch size (the last batch holds only 4)."
@@ -123,9 +161,11 @@ def _epoch_fn(train_epoch: Any) -> str | None:
 q1 = Exercise(
     "ex04.q1",
     _epochs_300,
-    "the same loop as above with epochs = 300, starting from torch.manual_seed(42).",
+    "the same loop as above with epochs = 300, starting from torch.manual_seed(42); fit returns a History "
+    "whose train_loss holds one loss per epoch.",
     "torch.manual_seed(42)\nmodel_300 = LinearRegressionModel()\n"
-    "fit(model_300, (X_train, y_train), nn.L1Loss(), torch.optim.SGD(model_300.parameters(), lr=0.01), epochs=300)",
+    "history_300 = fit(model_300, (X_train, y_train), nn.L1Loss(), torch.optim.SGD(model_300.parameters(), lr=0.01), "
+    "epochs=300)\nlosses_300 = history_300.train_loss",
 )
 q2 = Exercise(
     "ex04.q2",

@@ -8,32 +8,59 @@ import torch
 from torch import nn
 
 from workflow_utils.exercises import Exercise
-from workflow_utils.exercises._line import line_split, new_line_run, train_reference_line
+from workflow_utils.exercises._line import line_split, new_line_run
 
 
-def _line_errors(epochs: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Test and training errors (prediction - truth) of the seed-42 L1/SGD line after ``epochs``."""
-    model = train_reference_line(*new_line_run(), epochs)
+def _line_run(epochs: int, fit_points: int = 30) -> dict[str, float]:
+    """MAEs of the seed-42 L1/SGD line trained on the first ``fit_points`` training points."""
+    from workflow_utils.engine import fit
+
     X_train, y_train, X_test, y_test = line_split()
+    model, optimizer = new_line_run()
+    fit(model, (X_train[:fit_points], y_train[:fit_points]), nn.L1Loss(), optimizer, epochs)
     with torch.inference_mode():
-        return model(X_test) - y_test, model(X_train) - y_train
+        test_errors = model(X_test) - y_test
+        return {
+            "fit": (model(X_train[:fit_points]) - y_train[:fit_points]).abs().mean().item(),
+            "val": (model(X_train[30:]) - y_train[30:]).abs().mean().item(),
+            "test": test_errors.abs().mean().item(),
+            "test_mse": (test_errors**2).mean().item(),
+        }
 
 
-def _mae_300(mae: Any) -> str | None:
-    if isinstance(mae, torch.Tensor):
-        return "pass a Python float: call .item() on the tensor."
-    if not isinstance(mae, (int, float)):
-        return f"pass the MAE as a float, got {type(mae).__name__}."
-    test_errors, train_errors = _line_errors(300)
-    if abs(mae - test_errors.abs().mean().item()) < 1e-4:
+def _choose_then_test(chosen_epochs: Any, test_mae: Any = None) -> str | None:
+    if isinstance(chosen_epochs, bool) or not isinstance(chosen_epochs, int):
+        return f"pass the number of epochs you chose (100 or 300) first, got {type(chosen_epochs).__name__}."
+    if chosen_epochs not in (100, 300):
+        return f"choose between the two runs, 100 or 300 epochs, got {chosen_epochs}."
+    if isinstance(test_mae, torch.Tensor):
+        return "pass the test MAE as a Python float: call .item() on the tensor."
+    if isinstance(test_mae, bool) or not isinstance(test_mae, (int, float)):
+        return f"pass the chosen model's test MAE as a float second, got {type(test_mae).__name__}."
+    runs = {epochs: _line_run(epochs) for epochs in (100, 300)}
+    best = min(runs, key=lambda epochs: runs[epochs]["val"])
+    if chosen_epochs != best:
+        return (
+            f"the validation MAEs are {runs[100]['val']:.4f} (100 epochs) and {runs[300]['val']:.4f} (300 "
+            f"epochs): choose the run with the lower one."
+        )
+    chosen = runs[chosen_epochs]
+    if abs(test_mae - chosen["test"]) < 1e-4:
         return None
-    if abs(mae - (test_errors**2).mean().item()) < 1e-4:
+    if abs(test_mae - chosen["val"]) < 1e-4:
+        return "that is the validation MAE, used to choose; now score the chosen model once on X_test, y_test."
+    if abs(test_mae - chosen["test_mse"]) < 1e-4:
         return "that is the MSE (squared errors); the MAE averages the absolute errors."
-    if abs(mae - train_errors.abs().mean().item()) < 1e-4:
-        return "that is measured on the training split; evaluate on X_test and y_test."
-    if abs(mae - _line_errors(100)[0].abs().mean().item()) < 1e-4:
-        return "that is the MAE after 100 epochs; train a fresh seed-42 model for 300."
-    return f"got {mae:.4f}; train a fresh seed-42 model for 300 epochs, then average |prediction - truth| on the test split."
+    if abs(test_mae - chosen["fit"]) < 1e-4:
+        return "that is measured on the 30 training points; evaluate on X_test and y_test."
+    if abs(test_mae - _line_run(chosen_epochs, fit_points=40)["test"]) < 1e-4:
+        return "that model also trained on the 10 validation points: train on X_train[:30] only."
+    if abs(test_mae - runs[100 if chosen_epochs == 300 else 300]["test"]) < 1e-4:
+        return "that is the test MAE of the other run; score the model you chose."
+    return (
+        f"got {test_mae:.4f}; train a fresh seed-42 model on X_train[:30] for {chosen_epochs} epochs, then "
+        "average |prediction - truth| on the test split."
+    )
 
 
 _MATRICES = (  # rows = true class, columns = predicted class; asymmetric so a swap shows
@@ -138,13 +165,23 @@ def _confusion_fn(confusion: Any) -> str | None:
 
 q1 = Exercise(
     "ex05.q1",
-    _mae_300,
-    "fit a fresh seed-42 LinearRegressionModel for 300 epochs, predict X_test in inference mode, then "
-    "(y_pred - y_test).abs().mean().item().",
+    _choose_then_test,
+    "train two fresh seed-42 models on X_train[:30], compare their MAE on X_train[30:] (validation), and "
+    "compute the test MAE of the better one only: (y_pred - y_test).abs().mean().item().",
     "X_train, y_train, X_test, y_test = split_data(*make_line_data(weight=0.7, bias=0.3))  # part 2 reused X_test\n"
-    "torch.manual_seed(42)\nmodel_300 = LinearRegressionModel()\n"
-    "fit(model_300, (X_train, y_train), nn.L1Loss(), torch.optim.SGD(model_300.parameters(), lr=0.01), epochs=300)\n"
-    "model_300.eval()\nwith torch.inference_mode():\n    mae_300 = (model_300(X_test) - y_test).abs().mean().item()",
+    "X_fit, y_fit, X_val, y_val = X_train[:30], y_train[:30], X_train[30:], y_train[30:]\n"
+    "models, val_mae = {}, {}\n"
+    "for epochs in (100, 300):\n"
+    "    torch.manual_seed(42)\n"
+    "    models[epochs] = LinearRegressionModel()\n"
+    "    fit(models[epochs], (X_fit, y_fit), nn.L1Loss(), torch.optim.SGD(models[epochs].parameters(), lr=0.01),\n"
+    "        epochs=epochs)\n"
+    "    models[epochs].eval()\n"
+    "    with torch.inference_mode():\n"
+    "        val_mae[epochs] = (models[epochs](X_val) - y_val).abs().mean().item()\n"
+    "chosen_epochs = min(val_mae, key=val_mae.get)  # chosen on validation\n"
+    "with torch.inference_mode():  # the test split, once\n"
+    "    test_mae = (models[chosen_epochs](X_test) - y_test).abs().mean().item()",
 )
 q2 = Exercise(
     "ex05.q2",
