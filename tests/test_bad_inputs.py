@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
-from torch.utils.data import TensorDataset
+from torch.utils.data import DataLoader, TensorDataset
 
 from workflow_utils.checkpoint import load_checkpoint, load_model, save_checkpoint, save_model
 from workflow_utils.data import (
@@ -27,7 +28,7 @@ from workflow_utils.data import (
 from workflow_utils.device import get_device, set_seed
 from workflow_utils.engine import History, digits_recipe, evaluate, fit, train_step
 from workflow_utils.evaluation import accuracy, confusion_matrix, predict
-from workflow_utils.models import DigitsCNN, DigitsMLP, LinearRegressionModel, layer_table
+from workflow_utils.models import DigitsCNN, DigitsMLP, LinearRegressionModel, count_parameters, layer_table
 from workflow_utils.plotting import plot_confusion_matrix, plot_image_grid, plot_loss_curves, plot_predictions
 
 # --- small builders, called inside each case so every case starts from fresh objects -------------
@@ -60,6 +61,40 @@ def classifier(num_classes=3):
 def fit_classifier(y, num_classes=3, **kwargs):
     model = classifier(num_classes)
     return fit(model, (torch.randn(len(y), 4), y), nn.CrossEntropyLoss(), sgd(model), 1, **kwargs)
+
+
+def fit_classifier_on(data):
+    model = classifier()
+    return fit(model, data, nn.CrossEntropyLoss(), sgd(model), 1)
+
+
+class DictSamples(torch.utils.data.Dataset):
+    """A per-sample Dataset that returns a dict, as many tutorials' datasets do."""
+
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        return {"x": torch.zeros(4), "label": i % 3}
+
+
+def adam_checkpoint(tmp):
+    model = line()
+    save_checkpoint(tmp / "adam.pth", model, torch.optim.Adam(model.parameters()), epoch=1)
+    return tmp / "adam.pth"
+
+
+def json_file(tmp):
+    path = tmp / "model.json"
+    path.write_text('{"weights": [0.7]}')
+    return path
+
+
+def fit_recipe(steps_per_epoch, batches, **kwargs):
+    model = classifier()
+    loss_fn, optimizer, scheduler = digits_recipe(model, 2, steps_per_epoch=steps_per_epoch)
+    data = [(torch.randn(2, 4), torch.tensor([0, 1]))] * batches
+    return fit(model, data, loss_fn, optimizer, 2, scheduler=scheduler, **kwargs)
 
 
 def meta_model():
@@ -212,7 +247,7 @@ CASES = [
     ("save_model: 'newfolder/' (trailing slash)", lambda t: save_model(line(), f"{t}/newfolder/"), IsADirectoryError, r"names a folder, not a file.*newfolder.model\.pth"),
     # --- engine (issue 10): figures that would be silently wrong ---
     ("fit: an unknown metric name", lambda t: (m := line(), fit(m, line_data(), nn.L1Loss(), sgd(m), 1, metric="acc")), ValueError, r"unknown metric 'acc'; choose one of 'accuracy'"),
-    ("fit: a metric that returns a per-batch sum", lambda t: fit_classifier(torch.tensor([0, 1, 2, 1]), metric=lambda p, y: (p.argmax(1) == p.argmax(1)).sum()), ValueError, r"returns a sum over the batch.*return a mean instead"),
+    ("fit: a metric that returns a per-batch sum", lambda t: fit_classifier(torch.tensor([0, 1, 2, 1]), metric=lambda p, y: (p.argmax(1) == p.argmax(1)).sum()), ValueError, r"returns a sum over the batch.*return the mean over the batch instead \(\.mean\(\) where it has \.sum\(\)\)"),
     ("fit: a metric that returns one number per row", lambda t: fit_classifier(torch.tensor([0, 1, 2, 1]), metric=lambda p, y: (p.argmax(1) == y).float()), ValueError, r"one number per batch.*\.mean\(\)"),
     ("fit: metric is a number", lambda t: fit_classifier(torch.tensor([0, 1, 2, 1]), metric=3), TypeError, r"try metric='accuracy'"),
     ("fit: metric 'mae' on (N, 1) vs (N,)", lambda t: (m := line(), fit(m, (torch.zeros(4, 1), torch.zeros(4)), lambda p, y: p.mean(), sgd(m), 1, metric="mae")), ValueError, r"y\.reshape_as\(y_pred\)"),
@@ -247,6 +282,47 @@ CASES = [
         ValueError,
         r"global_batch_size must be a positive int, got 0; try global_batch_size=64",
     ),
+    # issue 18, kind 1: every batch is (X, y) tensors
+    ("fit: a Dataset returning dicts", lambda t: fit_classifier_on(DataLoader(DictSamples(), batch_size=2)), TypeError, r"got a dict with keys \['x', 'label'\]; make the Dataset's __getitem__ return a pair \(x, y\)"),
+    ("fit: a Dataset returning (x, y, weight)", lambda t: fit_classifier_on(DataLoader(TensorDataset(torch.randn(4, 4), labels(4) % 3, torch.ones(4)), batch_size=2)), TypeError, r"a list of 3 items.*fit takes no sample weights"),
+    ("fit: DataLoader(X) without labels", lambda t: fit_classifier_on(DataLoader(torch.randn(4, 4), batch_size=2)), TypeError, r"got a tensor of shape \(2, 4\).*TensorDataset\(X, y\)"),
+    ("train_step: a numpy (X, y) pair", lambda t: train_step(m := classifier(), (np.zeros((4, 4), "float32"), np.zeros(4, "int64")), nn.CrossEntropyLoss(), sgd(m)), TypeError, r"torch\.as_tensor\(X, dtype=torch\.float32\)"),
+    ("predict: a numpy array", lambda t: predict(classifier(), np.zeros((4, 4), "float32")), TypeError, r"torch\.as_tensor\(data, dtype=torch\.float32\)"),
+    ("predict: a list of rows", lambda t: predict(classifier(), [[0.0] * 4] * 3), TypeError, r"torch\.as_tensor\(data, dtype=torch\.float32\)"),
+    ("predict: DataLoader(X) without labels", lambda t: predict(classifier(), DataLoader(torch.randn(20, 4), batch_size=8)), TypeError, r"inputs without labels.*TensorDataset\(X, y\)"),
+    ("evaluate: a Dataset of strings", lambda t: evaluate(classifier(), [(["a", "b"], torch.tensor([0, 1]))], nn.CrossEntropyLoss()), TypeError, r"convert each part to a tensor"),
+    # kind 2: output against target
+    ("fit: L1Loss of (N, 1) outputs against (N,) targets", lambda t: fit(m := line(), (torch.zeros(4, 1), torch.zeros(4)), nn.L1Loss(), sgd(m), 1), ValueError, r"output has shape \(4, 1\) and the target \(4,\).*y\.reshape_as\(y_pred\)"),
+    ("fit: MSELoss of (N, 1) outputs against (N,) targets", lambda t: fit(m := line(), (torch.zeros(4, 1), torch.zeros(4)), nn.MSELoss(), sgd(m), 1), ValueError, r"y\.reshape_as\(y_pred\)"),
+    ("fit: float64 inputs into a float32 model", lambda t: fit(m := line(), (torch.zeros(4, 1, dtype=torch.float64), torch.zeros(4, 1)), nn.MSELoss(), sgd(m), 1), ValueError, r"torch\.float64 but the model's weights are torch\.float32.*X\.float\(\)"),
+    ("fit: float64 targets for a float32 model", lambda t: fit(m := line(), (torch.zeros(4, 1), torch.zeros(4, 1, dtype=torch.float64)), nn.MSELoss(), sgd(m), 1), ValueError, r"targets y are torch\.float64.*y\.float\(\)"),
+    ("fit: CrossEntropy with float targets that are not probabilities", lambda t: fit_classifier(torch.rand(4, 3) * 5), ValueError, r"rows do not sum to 1; for class labels pass y\.long\(\)"),
+    ("fit: a 1-sample batch into BatchNorm", lambda t: fit(m := nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3)), [(torch.randn(1, 4), torch.tensor([0]))], nn.CrossEntropyLoss(), sgd(m), 1), ValueError, r"drop_last=True"),
+    ("fit: inputs of the wrong width", lambda t: fit_classifier_on([(torch.randn(4, 5), torch.tensor([0, 1, 2, 1]))]), ValueError, r"cannot take train_data's inputs X of shape \(4, 5\).*layer_table"),
+    # kind 3: accuracy and its hints
+    ("accuracy: one logit per row vs labels", lambda t: accuracy(torch.randn(4, 1), labels() % 2), ValueError, r"\(logits > 0\)\.long\(\)\.squeeze\(1\)"),
+    ("accuracy: probabilities", lambda t: accuracy(torch.tensor([0.4, 0.9]), torch.tensor([0, 1])), ValueError, r"fractions \(e\.g\. 0\.4\).*probs\.argmax\(dim=1\)"),
+    ("accuracy: 0-d tensors", lambda t: accuracy(torch.tensor(1), torch.tensor(1)), ValueError, r"1-D tensors of labels.*reshape\(1\)"),
+    # kind 4: optimizer, model and state agree
+    ("fit: a model with no trainable parameter", lambda t: fit(m := line().requires_grad_(False), (torch.zeros(4, 1), torch.zeros(4, 1)), nn.MSELoss(), sgd(m), 1), ValueError, r"no trainable parameter.*requires_grad_\(True\)"),
+    ("train_step: optimizer=None", lambda t: train_step(line(), (torch.zeros(4, 1), torch.zeros(4, 1)), nn.MSELoss(), None), TypeError, r"needs an optimizer.*evaluate\(model, data, loss_fn\)"),
+    ("load_checkpoint: Adam state into SGD", lambda t: load_checkpoint(adam_checkpoint(t), m := line(), sgd(m)), ValueError, r"state of another optimizer .*this SGD.*build the optimizer class that was saved"),
+    ("load_checkpoint: a scheduler where map_location goes", lambda t: load_checkpoint(adam_checkpoint(t), m := line(), o := torch.optim.Adam(m.parameters()), torch.optim.lr_scheduler.StepLR(o, 1)), TypeError, r"map_location got a StepLR; pass the scheduler by name: scheduler=scheduler"),
+    ("fit: digits_recipe with the wrong steps_per_epoch", lambda t: fit_recipe(steps_per_epoch=2, batches=3), ValueError, r"OneCycleLR has 4 steps left but fit would take 6.*steps_per_epoch=len\(train_loader\)"),
+    # kind 5: schedulers, complete
+    ("fit: OneCycleLR stepped per epoch", lambda t: fit_recipe(steps_per_epoch=3, batches=3, scheduler_step="epoch"), ValueError, r"stepped once per epoch.*it would take 2, stopping with the learning rate mid-cycle"),
+    ("fit: ReduceLROnPlateau(mode='max') fed a loss", lambda t: fit(m := line(), (torch.zeros(4, 1), torch.zeros(4, 1)), nn.MSELoss(), o := sgd(m), 1, scheduler=torch.optim.lr_scheduler.ReduceLROnPlateau(o, mode="max")), ValueError, r"mode='max'.*build it with mode='min'"),
+    # kind 7: helpers beyond fit
+    ("layer_table: a Linear of the wrong width", lambda t: layer_table(nn.Sequential(nn.Flatten(), nn.Linear(60, 10)), (1, 1, 8, 8)), ValueError, r"layer 1 \(Linear\) cannot take its input of shape \(1, 64\); build it with in_features=64"),
+    ("CNN on 28x28 images", lambda t: DigitsCNN()(images(shape=(1, 28, 28))), ValueError, r"must be 1x8x8 greyscale images"),
+    ("plot_image_grid: too few class names", lambda t: plot_image_grid(images(), labels(), class_names=("a", "b")), ValueError, r"run from 0 to 3 but class_names holds 2 names"),
+    ("plot_image_grid: string labels", lambda t: plot_image_grid(images(2), ["cat", "dog"]), TypeError, r"got strings such as 'cat'.*class_names="),
+    ("plot_loss_curves: lists of different lengths", lambda t: plot_loss_curves(History(epochs=[0, 1], train_loss=[1.0])), ValueError, r"2 epochs but 1 train_loss values"),
+    ("make_loader: shuffle='no'", lambda t: make_loader(TensorDataset(torch.zeros(4, 1), torch.zeros(4)), shuffle="no"), TypeError, r"shuffle must be True or False, got 'no'"),
+    ("count_parameters: trainable_only='no'", lambda t: count_parameters(line(), trainable_only="no"), TypeError, r"trainable_only must be True or False"),
+    # kind 10: messages that mislead
+    ("read_image_folder: split '../..'", lambda t: read_image_folder(t, "../.."), ValueError, r"one folder name inside root"),
+    ("load_model: a JSON file", lambda t: load_model(line(), json_file(t)), ValueError, r"not a file written by torch\.save \(it holds text such as JSON or CSV\)"),
     # --- end of the bad-input table ---
 ]
 # fmt: on

@@ -100,3 +100,115 @@ def model_device(model: nn.Module, default: torch.device | None = torch.device("
             "create it on a real device with model.to_empty(device='cpu') and load its weights, or build it without device='meta'."
         )
     return device
+
+
+# --- batches: every loop of the package reads its data through these --------------------------------
+
+
+def array_like(value: Any) -> bool:
+    """A numpy array, or a list of numbers or of rows of numbers: data that needs ``torch.as_tensor`` first."""
+    if type(value).__module__ == "numpy":
+        return True
+    if not isinstance(value, list) or not value:
+        return False
+    first = value[0]
+    return isinstance(first, (int, float)) or (
+        isinstance(first, list) and all(isinstance(v, (int, float)) for v in first)
+    )
+
+
+def describe(value: Any) -> str:
+    """A few words for what ``value`` is (our wording: ``type(x).__name__``, shapes, dict keys)."""
+    if isinstance(value, torch.Tensor):
+        return f"a tensor of shape {tuple(value.shape)}"
+    if isinstance(value, dict):
+        return f"a dict with keys {list(value)[:5]}"
+    if isinstance(value, (tuple, list)):
+        kinds = ", ".join(type(v).__name__ for v in value[:4]) + (", ..." if len(value) > 4 else "")
+        return f"a {type(value).__name__} of {len(value)} items ({kinds})"
+    return f"a {type(value).__name__}"
+
+
+def _pair_fix(batch: Any) -> str:
+    if isinstance(batch, dict):
+        keys = list(batch)
+        example = f"sample[{keys[0]!r}], sample[{keys[-1]!r}]" if len(keys) >= 2 else "x, y"
+        return f"make the Dataset's __getitem__ return a pair (x, y), e.g. return {example}"
+    if isinstance(batch, torch.Tensor) or (isinstance(batch, (tuple, list)) and len(batch) == 1):
+        return (
+            "the data holds inputs without labels: build it from TensorDataset(X, y) so each batch carries its labels"
+        )
+    if isinstance(batch, (tuple, list)) and len(batch) > 2:
+        return "make the Dataset return only (x, y) (fit takes no sample weights), e.g. TensorDataset(X, y)"
+    if isinstance(batch, (tuple, list)) and len(batch) == 2:
+        return (
+            "convert each part to a tensor, e.g. torch.as_tensor(x, dtype=torch.float32) in the Dataset's __getitem__"
+        )
+    return "yield (X, y) pairs of tensors, e.g. from DataLoader(TensorDataset(X, y), batch_size=32)"
+
+
+def batch_pair(batch: Any, name: str = "data") -> tuple[torch.Tensor, torch.Tensor]:
+    """``batch`` as ``(X, y)`` tensors with one target per input row, else one TypeError/ValueError naming the fix."""
+    if not (isinstance(batch, (tuple, list)) and len(batch) == 2 and all(isinstance(t, torch.Tensor) for t in batch)):
+        raise TypeError(f"{name} must yield (X, y) pairs of tensors, got {describe(batch)}; {_pair_fix(batch)}.")
+    X, y = batch
+    if X.ndim == 0 or y.ndim == 0:
+        raise ValueError(
+            f"{name}'s batches need one row per sample, got X of shape {tuple(X.shape)} and y of shape "
+            f"{tuple(y.shape)}; give each a first (batch) dimension, e.g. X.reshape(-1, 1)."
+        )
+    if len(X) != len(y):
+        raise ValueError(
+            f"{name} gave a batch of {len(X)} inputs but {len(y)} targets; give every input row one target "
+            "(X and y of one length), e.g. TensorDataset(X, y)."
+        )
+    return X, y
+
+
+def weight_dtype(model: nn.Module) -> tuple[torch.dtype | None, bool]:
+    """``(dtype of the model's floating weights or None, whether it takes integer indices (an Embedding))``."""
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
+    return dtype, any(isinstance(m, (nn.Embedding, nn.EmbeddingBag)) for m in model.modules())
+
+
+def input_dtype(name: str, X: torch.Tensor, weights: tuple[torch.dtype | None, bool]) -> None:
+    """Refuse inputs whose dtype the model's weights cannot multiply (float64 into float32, ints into Linear).
+
+    ``weights`` is ``weight_dtype(model)``, worked out once per pass rather than per batch.
+    """
+    dtype, takes_indices = weights
+    if dtype is None:
+        return
+    if X.is_floating_point() and X.dtype != dtype:
+        hint = " (torch.tensor(numpy_array) gives float64)" if X.dtype == torch.float64 else ""
+        fix = "X.float()" if dtype == torch.float32 else f"X.to({dtype})"
+        raise ValueError(
+            f"{name}'s inputs X are {X.dtype} but the model's weights are {dtype}{hint}; convert them with {fix}."
+        )
+    if not X.is_floating_point() and not takes_indices:
+        raise ValueError(
+            f"{name}'s inputs X are {X.dtype}, but the model computes in {dtype}; convert them with X.float() "
+            "(scale images to 0..1 first, e.g. X.float() / 255)."
+        )
+
+
+def forward(model: nn.Module, X: torch.Tensor, name: str = "data") -> torch.Tensor:
+    """``model(X)``; a batch the model's layers cannot take raises one ValueError naming it and the fix."""
+    try:
+        return model(X)
+    except ValueError as exc:
+        batchnorm = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+        if len(X) == 1 and model.training and batchnorm:
+            raise ValueError(
+                f"{name} gave a batch of 1 sample, and BatchNorm cannot normalise one sample while training; "
+                "pass drop_last=True to the DataLoader (or pick a batch size that leaves no single sample over)."
+            ) from exc
+        raise
+    except RuntimeError as exc:
+        if "shape" not in str(exc) and "size" not in str(exc) and "dtype" not in str(exc):
+            raise  # not a mismatch between X and the layers (e.g. out of memory): torch's own error
+        raise ValueError(
+            f"{type(model).__name__} cannot take {name}'s inputs X of shape {tuple(X.shape)} and dtype {X.dtype} "
+            "(the error above is from inside the model); make X's shape match the first layer, "
+            "e.g. layer_table(model, tuple(X.shape)) shows where the shapes stop fitting."
+        ) from exc

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.optim.lr_scheduler import LRScheduler
+from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
 from workflow_utils import _validate as check
 
@@ -154,6 +154,7 @@ def safe_load(path: str | Path, map_location: str | torch.device | None = "cpu")
     Why ``weights_only``: 06_save_and_load, "Mistake: pickling the whole model".
     """
     path = _path(path)
+    _check_map_location(map_location)
     if path.is_dir():
         raise IsADirectoryError(
             f"{path} is a folder, not a checkpoint file; pass the file inside it, e.g. {path / 'model.pth'}."
@@ -174,6 +175,22 @@ def safe_load(path: str | Path, map_location: str | torch.device | None = "cpu")
                 f"{path} was saved from a model on a GPU this machine does not have; load it with map_location='cpu'."
             ) from exc
         raise RuntimeError(f"{path} is not a readable PyTorch file (truncated or corrupt?); save it again.") from exc
+
+
+def _check_map_location(map_location: Any) -> None:
+    """A device name, a torch.device, a dict or a function; a scheduler or optimizer passed by position is named."""
+    if map_location is None or isinstance(map_location, (str, torch.device, dict)):
+        return
+    if isinstance(map_location, (LRScheduler, ReduceLROnPlateau, torch.optim.Optimizer)):
+        role = "optimizer" if isinstance(map_location, torch.optim.Optimizer) else "scheduler"
+        raise TypeError(
+            f"map_location got a {type(map_location).__name__}; pass the {role} by name: {role}={role} "
+            "(the fourth positional argument is map_location)."
+        )
+    if not callable(map_location):
+        raise TypeError(
+            f"map_location must be a device such as 'cpu' or None, got {type(map_location).__name__}; try map_location='cpu'."
+        )
 
 
 def _check_torch_file(path: Path) -> None:
@@ -347,6 +364,7 @@ def load_checkpoint(
     if optimizer is not None:
         if "optimizer_state" not in checkpoint:
             raise ValueError(f"{path} has no optimizer state; pass optimizer=None to load the model only.")
+        _check_same_optimizer(optimizer, checkpoint["optimizer_state"], path)
         optimizer.load_state_dict(checkpoint["optimizer_state"])
     if scheduler is not None:
         if "scheduler_state" not in checkpoint:
@@ -354,6 +372,35 @@ def load_checkpoint(
         scheduler.load_state_dict(checkpoint["scheduler_state"])
     states = ("model_state", "optimizer_state", "scheduler_state")
     return {k: v for k, v in checkpoint.items() if k not in states}
+
+
+def _check_same_optimizer(optimizer: torch.optim.Optimizer, state: Any, path: str | Path) -> None:
+    """Refuse the state of another optimizer class (Adam's into SGD loads without a word and trains wrongly).
+
+    Options another torch version added or a scheduler set (initial_lr) differ on one side only; options
+    missing on both sides mean another class.
+    """
+    if not isinstance(state, dict) or not state.get("param_groups"):
+        raise ValueError(f"{path} holds no optimizer state in the form torch saves; pass optimizer=None.")
+    saved = set(state["param_groups"][0]) - {"params", "initial_lr"}
+    own = set(optimizer.param_groups[0]) - {"params", "initial_lr"}
+    if saved - own and own - saved:
+        raise ValueError(
+            f"{path} holds the state of another optimizer (with {', '.join(sorted(saved - own))}), not of this "
+            f"{type(optimizer).__name__} (with {', '.join(sorted(own - saved))}); build the optimizer class that was "
+            "saved, then load."
+        )
+    if len(state["param_groups"]) != len(optimizer.param_groups):
+        raise ValueError(
+            f"{path} holds an optimizer with {len(state['param_groups'])} parameter groups, this one has "
+            f"{len(optimizer.param_groups)}; build it the way the saved one was built."
+        )
+    sizes = [len(g["params"]) for g in state["param_groups"]], [len(g["params"]) for g in optimizer.param_groups]
+    if sizes[0] != sizes[1]:
+        raise ValueError(
+            f"{path} holds an optimizer over {sum(sizes[0])} parameter tensors, this one holds {sum(sizes[1])}; "
+            "build it from the same model: torch.optim.SGD(model.parameters(), ...)."
+        )
 
 
 def _load_state_dict(model: nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> None:

@@ -134,9 +134,21 @@ def _stratified_indices(y: torch.Tensor, train_fraction: float, seed: int) -> tu
     order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
     shuffled = labels[order]
     in_train = torch.zeros(len(order), dtype=torch.bool)
+    left_out = []
     for cls in shuffled.unique():
         rows = (shuffled == cls).nonzero().flatten()
-        in_train[rows[: int(train_fraction * len(rows) + 0.5)]] = True
+        n_train = int(train_fraction * len(rows) + 0.5)
+        in_train[rows[:n_train]] = True
+        if n_train in (0, len(rows)):
+            left_out.append((cls.item(), len(rows), "test" if n_train else "training"))
+    if left_out:
+        cls, n, split = left_out[0]
+        more = f" (and {len(left_out) - 1} more classes)" if len(left_out) > 1 else ""
+        warnings.warn(
+            f"split_data(stratify=True): class {cls} has only {n} row{'s' * (n != 1)}, so the {split} split holds none "
+            f"of it{more}; collect more samples of it, or drop or merge that class.",
+            stacklevel=3,
+        )
     return order[in_train], order[~in_train]
 
 
@@ -359,15 +371,20 @@ def read_image_folder(root: str | Path, split: str) -> tuple[torch.Tensor, torch
     and must all have one size; class folders are named 0, 1, 2, ... When ``root`` holds the
     manifest of ``write_digits_image_folder``, each class folder must hold the files it wrote.
     """
-    if not isinstance(split, str) or not split:
-        raise ValueError(f"split must be a folder name such as 'train', got {split!r}; try split='train'.")
+    if not isinstance(split, str) or not split or split in (".", "..") or any(c in split for c in "/\\"):
+        raise ValueError(
+            f"split must be one folder name inside root such as 'train', got {split!r}; try split='train'."
+        )
     root = check.path("root", root).expanduser()
     folder = root / split
     if not folder.is_dir():
         raise FileNotFoundError(f"no folder {folder}; create the data with write_digits_image_folder({str(root)!r}).")
     files = sorted(folder.glob("*/*.png"))
     if not files:
-        raise ValueError(f"{folder} holds no PNG files; delete it and call write_digits_image_folder again.")
+        raise ValueError(
+            f"{folder} holds no PNG files in class folders ({folder}/<class>/*.png); check root and split, or write "
+            "the digits there with write_digits_image_folder(root)."
+        )
     labels = [_class_index(f) for f in files]
     manifest = _read_manifest(root)
     size = None
@@ -557,6 +574,9 @@ def make_loader(
     if len(dataset) == 0:
         raise ValueError("the dataset is empty; check the folder or split you loaded.")
     check.positive_int("batch_size", batch_size, 64)
+    for name, flag in (("shuffle", shuffle), ("pin_memory", pin_memory)):
+        if not isinstance(flag, bool):  # shuffle='no' is a truthy string: it would shuffle
+            raise TypeError(f"{name} must be True or False, got {flag!r}; try {name}={not flag}.")
     if _takes_whole_batches(dataset):
         sampler = ShuffledBatches(len(dataset), batch_size, shuffle, seed)
         # batch_size=None: the sampler already yields whole batches, so no per-sample collation.

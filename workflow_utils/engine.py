@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
@@ -145,7 +146,7 @@ def _metric_is_a_mean(metric_fn: MetricFn, y_pred: torch.Tensor, y: torch.Tensor
     if once != 0 and torch.isclose(twice, 2 * once):
         raise ValueError(
             "the metric returns a sum over the batch (it doubles when the batch is doubled), so the reported "
-            "figure would be wrong; return a mean instead, e.g. (y_pred.argmax(1) == y).float().mean()."
+            "figure would be wrong; return the mean over the batch instead (.mean() where it has .sum())."
         )
     return bool(once != 0)
 
@@ -154,12 +155,14 @@ def _metric_is_a_mean(metric_fn: MetricFn, y_pred: torch.Tensor, y: torch.Tensor
 
 
 def _as_batches(data: Data, name: str = "data") -> Iterable[Batch]:
+    """``data`` as something to iterate over for batches; each batch is then read with ``check.batch_pair``."""
     if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
-        if len(data[0]) != len(data[1]):
-            raise ValueError(
-                f"{name} has {len(data[0])} inputs but {len(data[1])} targets; they must pair up one to one."
-            )
-        return [(data[0], data[1])]
+        return [check.batch_pair(data, name)]
+    if isinstance(data, (tuple, list)) and len(data) == 2 and any(check.array_like(t) for t in data):
+        raise TypeError(
+            f"{name} must be a pair (X, y) of tensors, got {check.describe(data)}; convert them with "
+            "torch.as_tensor(X, dtype=torch.float32) and torch.as_tensor(y)."
+        )
     if isinstance(data, (torch.Tensor, str, bytes, dict)) or not isinstance(data, Iterable):
         raise TypeError(
             f"{name} must be a pair (X, y) of tensors or an iterable of (X, y) batches such as a DataLoader, "
@@ -168,16 +171,51 @@ def _as_batches(data: Data, name: str = "data") -> Iterable[Batch]:
     return data
 
 
-def _label_problem(loss_fn: Callable, y_pred: torch.Tensor, y: torch.Tensor) -> str | None:
-    """Why ``y`` cannot be targets for ``y_pred`` under a classification loss, or None."""
-    if isinstance(loss_fn, (nn.BCEWithLogitsLoss, nn.BCELoss)):
-        if not y.is_floating_point():
-            return f"{type(loss_fn).__name__} needs float 0/1 targets, got {y.dtype}; convert them with y.float()."
-        if y.shape != y_pred.shape:
-            return f"{type(loss_fn).__name__} needs targets shaped like the output {tuple(y_pred.shape)}, got {tuple(y.shape)}; use y.reshape_as(y_pred) or y.unsqueeze(1)."
+# losses that compare output and target element by element: a target of another shape would broadcast
+_ELEMENTWISE = (nn.L1Loss, nn.MSELoss, nn.SmoothL1Loss, nn.HuberLoss, nn.BCEWithLogitsLoss, nn.BCELoss)
+
+
+def _target_problem(loss_fn: Callable, y_pred: torch.Tensor, y: torch.Tensor, model_dtype) -> str | None:
+    """Why ``y`` cannot be the target of ``y_pred`` under an element-wise loss (shape, dtype), or None.
+
+    Cheap (no look at the values), so it runs on every batch: ``MSELoss`` of ``(N, 1)`` against ``(N,)`` would
+    broadcast to ``(N, N)`` and train to the wrong line with only a warning.
+    """
+    if not isinstance(loss_fn, _ELEMENTWISE):
         return None
+    name = type(loss_fn).__name__
+    if isinstance(loss_fn, (nn.BCEWithLogitsLoss, nn.BCELoss)) and not y.is_floating_point():
+        return f"{name} needs float 0/1 targets, got {y.dtype}; convert them with y.float()."
+    if y.shape != y_pred.shape:
+        return (
+            f"{name} compares output and target element by element, but the output has shape {tuple(y_pred.shape)} "
+            f"and the target {tuple(y.shape)} (they would broadcast to the wrong loss); reshape the target with "
+            "y.reshape_as(y_pred) (e.g. y.unsqueeze(1) for one output per row)."
+        )
+    if not y.is_floating_point():
+        return f"{name} needs float targets, got {y.dtype}; convert them with y.float()."
+    if model_dtype is not None and y.dtype != model_dtype:
+        hint = " (torch.tensor(numpy_array) gives float64)" if y.dtype == torch.float64 else ""
+        return (
+            f"the targets y are {y.dtype} but the model computes in {model_dtype}{hint}; convert them with y.float()."
+        )
+    return None
+
+
+def _label_problem(loss_fn: Callable, y_pred: torch.Tensor, y: torch.Tensor) -> str | None:
+    """Why ``y`` cannot be targets for ``y_pred`` under a classification loss, or None (looks at the values)."""
+    if isinstance(loss_fn, (nn.BCEWithLogitsLoss, nn.BCELoss)):
+        return _target_problem(loss_fn, y_pred, y, None)
+    if isinstance(loss_fn, nn.CrossEntropyLoss) and y.shape == y_pred.shape and y.ndim >= 2:
+        return _probability_problem(y)
     if not isinstance(loss_fn, (nn.CrossEntropyLoss, nn.NLLLoss)) or y_pred.ndim < 2 or y.ndim != y_pred.ndim - 1:
-        return None  # not class-index targets (probabilities, regression): nothing to check
+        if isinstance(loss_fn, (nn.CrossEntropyLoss, nn.NLLLoss)) and y_pred.ndim >= 1:
+            return (
+                f"{type(loss_fn).__name__} takes logits (N, classes) and class labels (N,), got an output of shape "
+                f"{tuple(y_pred.shape)} and targets of shape {tuple(y.shape)}; give the model one output per class "
+                "and pass labels as y.long() of shape (N,)."
+            )
+        return None  # not class-index targets (regression): nothing to check
     name = type(loss_fn).__name__
     if y.is_floating_point() or y.dtype == torch.bool:
         return f"{name} needs integer class labels (torch.long), got {y.dtype}; convert them with y.long()."
@@ -187,6 +225,23 @@ def _label_problem(loss_fn: Callable, y_pred: torch.Tensor, y: torch.Tensor) -> 
         return (
             f"labels must lie in 0..{num_classes - 1} for a model with {num_classes} outputs, got labels from "
             f"{int(valid.min())} to {int(valid.max())}; give the model's last layer one output per class."
+        )
+    return None
+
+
+def _probability_problem(y: torch.Tensor) -> str | None:
+    """CrossEntropyLoss reads targets shaped like the logits as class probabilities: they must be rows summing to 1."""
+    if not y.is_floating_point():
+        return (
+            f"CrossEntropyLoss got targets shaped like the logits {tuple(y.shape)} but of dtype {y.dtype}; pass class "
+            "labels of shape (N,), e.g. y.argmax(dim=1) for one-hot rows."
+        )
+    sums = y.detach().double().sum(dim=1)
+    if bool((y < 0).any()) or not bool(torch.allclose(sums, torch.ones_like(sums), atol=1e-3)):
+        return (
+            "CrossEntropyLoss reads float targets shaped like the logits as class probabilities (each row >= 0, "
+            "summing to 1), but these rows do not sum to 1; for class labels pass y.long() of shape (N,), for "
+            "probabilities normalise the rows."
         )
     return None
 
@@ -225,13 +280,33 @@ def _check_training_args(model: nn.Module, loss_fn: Callable, optimizer: torch.o
                 f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}; "
                 "build one with torch.optim.SGD(model.parameters(), lr=0.01)."
             )
-        own = {id(p) for p in model.parameters()}
-        if not any(id(p) in own for group in optimizer.param_groups for p in group["params"]):
-            raise ValueError(
-                "the optimizer holds none of the model's parameters, so training would change nothing; "
-                "build it from this model: torch.optim.SGD(model.parameters(), lr=0.01)."
-            )
-    return check.model_device(model)  # a split or 'meta' model fails here, before any training
+        _check_optimizer_covers(model, optimizer)
+    return check.model_device(model)
+
+
+def _check_optimizer_covers(model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+    """The optimizer must update the model's trainable parameters: none is an error, some left out a warning."""
+    trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    if not trainable:
+        raise ValueError(
+            f"{type(model).__name__} has no trainable parameter (none requires grad), so training would change "
+            "nothing; unfreeze the layers to train with layer.requires_grad_(True), or use evaluate() to only measure."
+        )
+    held = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    left_out = [name for name, p in trainable if id(p) not in held]
+    if len(left_out) == len(trainable):
+        raise ValueError(
+            "the optimizer holds none of the model's parameters, so training would change nothing; "
+            "build it from this model: torch.optim.SGD(model.parameters(), lr=0.01)."
+        )
+    if left_out:
+        shown = ", ".join(left_out[:5]) + (f" and {len(left_out) - 5} more" if len(left_out) > 5 else "")
+        warnings.warn(
+            f"the optimizer leaves out {len(left_out)} of the model's trainable parameters ({shown}), so they never "
+            "train; build it from model.parameters(), or freeze them with requires_grad_(False).",
+            UserWarning,
+            stacklevel=4,
+        )  # a split or 'meta' model fails here, before any training
 
 
 def scheduler_timing(
@@ -262,6 +337,11 @@ def scheduler_timing(
     if step == "batch" and isinstance(scheduler, ReduceLROnPlateau):
         raise ValueError(
             "ReduceLROnPlateau reads the validation loss once per epoch; pass scheduler_step='epoch' (or leave it None)."
+        )
+    if isinstance(scheduler, ReduceLROnPlateau) and scheduler.mode != "min":
+        raise ValueError(
+            f"ReduceLROnPlateau was built with mode={scheduler.mode!r}, but the loop feeds it the loss, which should "
+            "fall (it would cut the learning rate while the loss improves); build it with mode='min' (the default)."
         )
     return step or ("batch" if isinstance(scheduler, (OneCycleLR, CyclicLR)) else "epoch")
 
@@ -318,6 +398,42 @@ def _optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, precis
     scaler.update()
 
 
+def _check_schedule_length(
+    scheduler: Scheduler | None, timing: str | None, train_data: Data, epochs: int, scheduler_step
+) -> None:
+    """A OneCycleLR must have the steps fit will take: too few crash mid-run, too few taken stop mid-cycle."""
+    if not isinstance(scheduler, OneCycleLR):
+        return
+    remaining = scheduler.total_steps - scheduler.last_epoch
+    batches = 1 if isinstance(train_data, (tuple, list)) and len(train_data) == 2 else _length(train_data)
+    if timing == "epoch":
+        if epochs != remaining:
+            raise ValueError(
+                f"OneCycleLR has {remaining} steps left but stepped once per epoch (scheduler_step={scheduler_step!r}) "
+                f"it would take {epochs}, "
+                + ("stopping with the learning rate mid-cycle" if epochs < remaining else "and then fail")
+                + "; let fit step it once per batch (scheduler_step=None), or build it with total_steps=epochs."
+            )
+        return
+    if batches is None:
+        return  # a generator: its length is unknown until it ends
+    planned = epochs * batches
+    if planned > remaining or (planned < remaining and scheduler.last_epoch == 0):
+        raise ValueError(
+            f"OneCycleLR has {remaining} steps left but fit would take {planned} ({epochs} epochs x {batches} batches), "
+            + ("so it would fail part-way" if planned > remaining else "stopping with the learning rate mid-cycle")
+            + "; build it with total_steps=epochs * len(train_loader), e.g. "
+            "digits_recipe(model, epochs, steps_per_epoch=len(train_loader))."
+        )
+
+
+def _length(data: Data) -> int | None:
+    try:
+        return len(data)
+    except TypeError:
+        return None
+
+
 # --- one pass over the data -----------------------------------------------------------------------
 
 
@@ -339,10 +455,16 @@ def _run_epoch(
     metric_sum = torch.zeros((), device=device, dtype=metric_dtype)
     n_samples = 0
     check_metric = first and metric_fn is not None and metric_fn not in METRICS.values()
-    for X, y in _as_batches(data, name):
+    weights = check.weight_dtype(model)
+    for batch in _as_batches(data, name):
+        X, y = check.batch_pair(batch, name)  # one clear error for a dict, a triple, inputs without labels
+        check.input_dtype(name, X, weights)
         X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
         with _precision_context(precision):
-            y_pred = model(X)  # 1. forward pass
+            y_pred = check.forward(model, X, name)  # 1. forward pass
+            problem = _target_problem(loss_fn, y_pred, y, weights[0])
+            if problem:
+                raise ValueError(problem)
             if first:
                 first = False
                 _check_labels(loss_fn, y_pred, y)
@@ -404,6 +526,11 @@ def train_step(
     A per-batch scheduler (OneCycleLR) steps after every optimizer step, any other once at the end.
     Written by hand in 04_training_loop, "The loop, by hand".
     """
+    if optimizer is None:
+        raise TypeError(
+            "train_step needs an optimizer to train with; pass torch.optim.SGD(model.parameters(), lr=0.01), "
+            "or call evaluate(model, data, loss_fn) to measure the loss without training."
+        )
     device = _check_training_args(model, loss_fn, optimizer)
     timing = scheduler_timing(scheduler, optimizer)
     _, metric_fn = _resolve_metric(metric)
@@ -481,6 +608,7 @@ def fit(
     """
     device = _check_fit_args(**locals())
     timing = scheduler_timing(scheduler, optimizer, scheduler_step)
+    _check_schedule_length(scheduler, timing, train_data, epochs, scheduler_step)
     metric_name, metric_fn = _resolve_metric(metric)
     history = History(metric_name=metric_name)
     batch_scheduler = scheduler if timing == "batch" else None
@@ -620,7 +748,8 @@ def _non_finite_reason(
 
 def _find_non_finite(data: Data, name: str) -> str | None:
     """Where the first NaN/inf input or target of ``data`` is, in words, or None when all are finite."""
-    for i, (X, y) in enumerate(_as_batches(data, name)):
+    for i, batch in enumerate(_as_batches(data, name)):
+        X, y = check.batch_pair(batch, name)
         for label, t in (("inputs X", X), ("targets y", y)):
             if isinstance(t, torch.Tensor) and t.is_floating_point() and not torch.isfinite(t).all():
                 return f"{name}'s {label} hold NaN or inf (first in batch {i})"

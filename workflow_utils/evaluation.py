@@ -13,41 +13,81 @@ from workflow_utils import _validate as check
 def accuracy(y_pred: torch.Tensor, y_true: torch.Tensor) -> float:
     """Fraction (0 to 1) of predicted class labels equal to the true labels.
 
+    ``y_pred`` and ``y_true`` are 1-D tensors of class labels of one shape ``(N,)``, N >= 1 (integers, or floats
+    holding whole numbers). Logits or probabilities are refused with the conversion to use: ``logits.argmax(dim=1)``
+    for two or more columns, ``(logits > 0).long().squeeze(1)`` for one logit per row. Raises ``TypeError`` for
+    non-tensors, ``ValueError`` for shapes, fractions or devices that differ.
     Written by hand in 05_evaluation, "Accuracy, by hand once".
     """
     check.tensor("y_pred", y_pred)
     check.tensor("y_true", y_true)
+    if y_pred.ndim == 0 or y_true.ndim == 0:
+        raise ValueError(
+            f"accuracy takes 1-D tensors of labels, got shapes {tuple(y_pred.shape)} and {tuple(y_true.shape)}; "
+            "for a single prediction pass y_pred.reshape(1) and y_true.reshape(1)."
+        )
     if y_pred.shape != y_true.shape:
         raise ValueError(
             f"y_pred has shape {tuple(y_pred.shape)} but y_true has {tuple(y_true.shape)}; "
-            "pass class labels for both (use logits.argmax(dim=1) for predictions)."
+            f"pass class labels for both ({_to_labels_hint(y_pred, y_true)})."
         )
     if len(y_true) == 0:
         raise ValueError("no labels to score; pass at least one prediction.")
+    for name, t in (("y_pred", y_pred), ("y_true", y_true)):
+        if t.is_floating_point() and not bool((t == t.round()).all()):
+            raise ValueError(
+                f"{name} holds fractions (e.g. {_first_fraction(t):.4g}), not class labels; for probabilities use "
+                "probs.argmax(dim=1), or (probs > 0.5).long() for one probability per row."
+            )
     check.same_device("y_pred", y_pred, "y_true", y_true)
     return (y_pred == y_true).sum().item() / len(y_true)
 
 
+def _to_labels_hint(y_pred: torch.Tensor, y_true: torch.Tensor) -> str:
+    """How to turn ``y_pred`` into labels shaped like ``y_true``: argmax only when there are classes to choose from."""
+    if y_pred.ndim == 2 and y_pred.shape[1] == 1:
+        return "one logit per row is a binary prediction: use (logits > 0).long().squeeze(1)"
+    if y_pred.ndim == 2 and y_pred.shape[1] >= 2 and y_pred.shape[0] == y_true.shape[0]:
+        return "use logits.argmax(dim=1) for predictions"
+    return "both of shape (N,), one label per sample"
+
+
+def _first_fraction(t: torch.Tensor) -> float:
+    return t[t != t.round()].reshape(-1)[0].item()
+
+
 def predict(model: nn.Module, data: torch.Tensor | Iterable) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits and true labels for ``data`` (a loader of batches, or a tensor of inputs), on the CPU.
+    """Logits and true labels for ``data`` (a loader of ``(X, y)`` batches, or a tensor of inputs), on the CPU.
 
     Runs in eval mode under ``torch.inference_mode()``; for a tensor of inputs the returned
-    labels are empty. Written by hand in 05_evaluation, "The evaluation recipe".
+    labels are empty. A numpy array or a list of rows is refused (convert it with ``torch.as_tensor``), and so
+    is a loader of inputs without labels. Written by hand in 05_evaluation, "The evaluation recipe".
     """
     check.module("model", model)
     device = check.model_device(model, default=None)
+    if check.array_like(data):
+        raise TypeError(
+            f"data must be a tensor of inputs or an iterable of (X, y) batches, got {check.describe(data)}; "
+            "convert it with torch.as_tensor(data, dtype=torch.float32)."
+        )
     if not isinstance(data, (torch.Tensor, Iterable)) or isinstance(data, (str, bytes, dict)):
         raise TypeError(
             f"data must be a tensor of inputs or an iterable of (X, y) batches such as a DataLoader, "
             f"got {type(data).__name__}; pass digits.test or a tensor of images."
         )
     model.eval()
+    weights = check.weight_dtype(model)
     logits, labels = [], []
     with torch.inference_mode():
         if isinstance(data, torch.Tensor):
-            return model(data.to(device)).cpu(), torch.empty(0, dtype=torch.long)
-        for X, y in data:
-            logits.append(model(X.to(device)).cpu())
+            if data.ndim == 0:
+                raise ValueError("data is a single number; pass a batch of inputs, e.g. data.reshape(1, 1).")
+            check.input_dtype("data", data, weights)
+            return check.forward(model, data.to(device)).cpu(), torch.empty(0, dtype=torch.long)
+        for batch in data:
+            X, y = check.batch_pair(batch)
+            check.input_dtype("data", X, weights)
+            logits.append(check.forward(model, X.to(device)).cpu())
             labels.append(y.cpu())
     if not logits:
         raise ValueError("the data yielded no batches; check that the loader is not empty.")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -44,6 +46,10 @@ def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
     Written by hand in 02_model, "Look inside: `parameters()` and `state_dict()`".
     """
     check.module("model", model)
+    if not isinstance(trainable_only, bool):
+        raise TypeError(
+            f"trainable_only must be True or False, got {trainable_only!r}; pass trainable_only=False to count all."
+        )
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 
@@ -87,10 +93,15 @@ def _check_cnn_input(model: DigitsCNN, args: tuple) -> None:
     """Forward pre-hook: one clear error for input a DigitsCNN cannot take."""
     x = args[0]
     if x.ndim != 4 or x.shape[1:] != (1, 8, 8):
-        raise ValueError(
-            f"DigitsCNN expects a batch of shape (B, 1, 8, 8), got {tuple(x.shape)}; "
-            "add the channel with x.unsqueeze(1) or a batch dimension with x.unsqueeze(0)."
-        )
+        if x.ndim == 3 and x.shape[1:] == (8, 8):
+            fix = (
+                "add the channel with x.unsqueeze(1)"
+                if x.shape[0] != 1
+                else "add a batch dimension with x.unsqueeze(0)"
+            )
+        else:  # other sizes or colour channels: no unsqueeze makes them fit
+            fix = "its input must be 1x8x8 greyscale images: resize and convert yours, or build a model for their size"
+        raise ValueError(f"DigitsCNN expects a batch of shape (B, 1, 8, 8), got {tuple(x.shape)}; {fix}.")
     _check_float_input("DigitsCNN", x, model.classifier[-1].weight)
 
 
@@ -160,14 +171,20 @@ def layer_table(model: nn.Module, input_shape: tuple[int, ...]) -> str:
             f"input_shape must be a tuple of positive ints including the batch size, got {input_shape!r}; try (1, 1, 8, 8)."
         )
     rows: list[tuple[str, str, str, int]] = []
+    reached: list[tuple[str, nn.Module, tuple]] = []  # the layer being called and its input shape
+    leaves = [(name, module) for name, module in model.named_modules() if not list(module.children())]
     hooks = [
         module.register_forward_hook(
             lambda mod, _inp, out, name=name: rows.append(
-                (name, type(mod).__name__, str(tuple(out.shape)), sum(p.numel() for p in mod.parameters()))
+                (name, type(mod).__name__, _shapes(out), sum(p.numel() for p in mod.parameters()))
             )
         )
-        for name, module in model.named_modules()
-        if not list(module.children())  # leaf layers only
+        for name, module in leaves
+    ] + [
+        module.register_forward_pre_hook(
+            lambda mod, inp, name=name: reached.append((name, mod, inp[0].shape if inp else ()))
+        )
+        for name, module in leaves
     ]
     device = check.model_device(model)
     was_training = model.training
@@ -175,14 +192,49 @@ def layer_table(model: nn.Module, input_shape: tuple[int, ...]) -> str:
         model.eval()
         with torch.inference_mode():
             model(torch.zeros(input_shape, device=device))
+    except (RuntimeError, ValueError, IndexError) as exc:
+        if isinstance(exc, ValueError) and not reached:
+            raise  # the model's own input check (DigitsCNN's) already names the fix
+        print(_table(rows, input_shape))  # the rows it reached, then one line naming the layer
+        raise ValueError(_layer_fix(reached[-1] if reached else None, input_shape)) from exc
     finally:
         model.train(was_training)
         for hook in hooks:
             hook.remove()
+    return _table(rows, input_shape, f"total trainable parameters: {count_parameters(model)}")
+
+
+def _shapes(out) -> str:
+    """The shape of a layer's output; for a tuple (an LSTM's output, (h, c))) the shapes inside it."""
+    if isinstance(out, torch.Tensor):
+        return str(tuple(out.shape))
+    if isinstance(out, (tuple, list)):
+        return "(" + ", ".join(_shapes(o) for o in out) + ")"
+    return type(out).__name__
+
+
+def _layer_fix(reached: tuple[str, nn.Module, tuple] | None, input_shape) -> str:
+    """One line naming the layer that could not take its input and the size it should have."""
+    if reached is None:
+        return f"the model cannot take an input of shape {tuple(input_shape)}; check the input shape the model expects."
+    name, layer, shape = reached
+    shape = tuple(shape)
+    head = f"layer {name} ({type(layer).__name__}) cannot take its input of shape {shape}"
+    if isinstance(layer, nn.Linear) and len(shape) >= 2:
+        if len(shape) > 2:
+            features = math.prod(shape[1:])
+            return f"{head}; add nn.Flatten() before it and build it with in_features={features}."
+        return f"{head}; build it with in_features={shape[-1]} (it has {layer.in_features})."
+    if isinstance(layer, nn.modules.conv._ConvNd) and len(shape) >= 2:
+        return f"{head}; build it with in_channels={shape[1]} (it has {layer.in_channels})."
+    return f"{head}; change that layer or the layer before it so the sizes agree."
+
+
+def _table(rows: list[tuple[str, str, str, int]], input_shape, total: str | None = None) -> str:
     header = ("layer", "type", "output shape", "params")
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(4)]
     lines = [f"{'input':<{widths[0]}}  {'':<{widths[1]}}  {str(tuple(input_shape)):<{widths[2]}}"]
     lines += [f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]:>{widths[3]}}" for r in rows]
     title = f"{header[0]:<{widths[0]}}  {header[1]:<{widths[1]}}  {header[2]:<{widths[2]}}  {header[3]:>{widths[3]}}"
-    total = f"total trainable parameters: {count_parameters(model)}"
-    return "\n".join(line.rstrip() for line in [title, "-" * len(title), *lines, "-" * len(title), total])
+    footer = [] if total is None else ["-" * len(title), total]
+    return "\n".join(line.rstrip() for line in [title, "-" * len(title), *lines, *footer])

@@ -123,6 +123,12 @@ def plot_loss_curves(
     _check_history(history)
     if not history.epochs:
         raise ValueError("the history is empty; train for at least one epoch before plotting it.")
+    for name, values in (("train_loss", history.train_loss), ("val_loss", history.val_loss)):
+        if len(values) != len(history.epochs) and (name == "train_loss" or values):
+            raise ValueError(
+                f"the history has {len(history.epochs)} epochs but {len(values)} {name} values; pass the History "
+                "that fit returned, or give every list one entry per epoch."
+            )
     fig, ax = _figure(ax, figsize=(6, 4))
     ax.plot(history.epochs, history.train_loss, label="train loss", **CURVES["train"])
     if history.val_loss:
@@ -163,6 +169,7 @@ def plot_image_grid(
 
     Written by hand in 01_data, "Augmentation, for training only" (a 3x3 grid of subplots).
     """
+    check.tensor("images", images)
     if images.ndim != 4 or images.shape[1] != 1:
         raise ValueError(
             f"expected greyscale images of shape (N, 1, H, W), got {tuple(images.shape)}; add the channel with images.unsqueeze(1)."
@@ -170,10 +177,9 @@ def plot_image_grid(
     n = len(images)
     if n == 0:
         raise ValueError("no images to show; pass at least one image.")
-    if len(labels) != n:
-        raise ValueError(f"got {len(labels)} labels for {n} images; pass one label per image.")
-    if predictions is not None and len(predictions) != n:
-        raise ValueError(f"got {len(predictions)} predictions for {n} images; pass one prediction per image.")
+    _check_grid_labels("labels", labels, n, class_names)
+    if predictions is not None:
+        _check_grid_labels("predictions", predictions, n, class_names)
     check.positive_int("ncols", ncols, 8)
     nrows = -(-n // ncols)
 
@@ -194,6 +200,27 @@ def plot_image_grid(
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def _check_grid_labels(name: str, values, n: int, class_names) -> None:
+    """One class number per image, each with a name in ``class_names`` when names are given."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
+        raise TypeError(f"{name} must be a tensor of class numbers, got {type(values).__name__}; pass e.g. y[:16].")
+    if len(values) != n:
+        raise ValueError(f"got {len(values)} {name} for {n} images; pass one {name[:-1]} per image.")
+    if any(isinstance(v, str) for v in values):
+        raise TypeError(
+            f"{name} must be class numbers, got strings such as {next(v for v in values if isinstance(v, str))!r}; "
+            "pass numbers and the names as class_names=(...)."
+        )
+    numbers = torch.as_tensor(values)
+    if numbers.is_floating_point() and not bool((numbers == numbers.round()).all()):
+        raise ValueError(f"{name} must be whole class numbers; for logits pass logits.argmax(dim=1).")
+    if class_names is not None and len(numbers) and (int(numbers.max()) >= len(class_names) or int(numbers.min()) < 0):
+        raise ValueError(
+            f"{name} run from {int(numbers.min())} to {int(numbers.max())} but class_names holds {len(class_names)} "
+            "names; pass one name per class, in class order."
+        )
 
 
 def plot_confusion_matrix(matrix: torch.Tensor, class_names: tuple[str, ...] | None = None) -> Figure:
