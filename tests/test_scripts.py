@@ -77,25 +77,54 @@ def test_defaults_are_notebook_07s_settings():
     assert (args.epochs, args.batch_size, args.lr, args.seed, args.model) == (20, 64, 2e-3, 42, "cnn")
 
 
-def test_csv_log_writes_one_row_per_epoch(tmp_path):
-    model = DigitsMLP()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
-    log = train_digits.CsvLog(tmp_path / "metrics.csv", optimizer)
+def _feed(records, epochs_losses) -> None:
     history = History(metric_name="accuracy")
-    for epoch, (loss, acc) in enumerate([(2.0, 0.25), (1.5, 0.5)]):
+    for epoch, (loss, acc) in epochs_losses:
         history.epochs.append(epoch)
         history.train_loss.append(loss)
         history.train_metric.append(acc)
         history.val_loss.append(loss + 0.1)
         history.val_metric.append(acc - 0.05)
-        log(history)
+        records(history)
+
+
+def test_epoch_records_write_a_row_the_best_and_the_last_checkpoint(tmp_path):
+    model = DigitsMLP()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    records = train_digits.EpochRecords(tmp_path, model, optimizer, None)
+    _feed(records, [(0, (2.0, 0.25)), (1, (1.5, 0.5)), (2, (1.7, 0.55))])
     rows = list(csv.DictReader((tmp_path / "metrics.csv").open()))
     assert list(rows[0]) == list(train_digits.CSV_FIELDS)
     assert [(r["epoch"], r["train_loss"], r["val_accuracy"], r["lr"]) for r in rows] == [
         ("0", "2", "0.2", "0.5"),
         ("1", "1.5", "0.45", "0.5"),
+        ("2", "1.7", "0.5", "0.5"),
     ]
     assert all(float(r["seconds"]) >= 0 for r in rows)
+    last, best = safe_load(tmp_path / "last.pth"), safe_load(tmp_path / "best.pth")
+    assert (last["epoch"], last["best_epoch"], best["epoch"]) == (3, 1, 2)  # epochs done; best by val loss
+    assert last["best_val_loss"] == pytest.approx(1.6) and "optimizer_state" in last
+    # Resumed after epoch 1 (say the job died while epoch 2 was saved): epoch 2's row goes, the best stays.
+    resumed = {"epoch": 2, "best_val_loss": 1.6, "best_epoch": 1, "best_val_accuracy": 0.45}
+    records = train_digits.EpochRecords(tmp_path, model, optimizer, None, resumed)
+    assert [r["epoch"] for r in csv.DictReader((tmp_path / "metrics.csv").open())] == ["0", "1"]
+    _feed(records, [(2, (1.8, 0.6))])
+    assert [r["epoch"] for r in csv.DictReader((tmp_path / "metrics.csv").open())] == ["0", "1", "2"]
+    assert (records.best_epoch, safe_load(tmp_path / "best.pth")["epoch"]) == (1, 2)  # 1.9 is no better than 1.6
+
+
+def test_two_runs_never_share_an_out_folder(tmp_path):
+    out = tmp_path / "run"
+    first, _ = train_digits.claim_out_folder(out)  # a run writing into out holds its lock
+    with pytest.raises(SystemExit, match=r"^--out .*run is being written by another run right now; pass another"):
+        train_digits.claim_out_folder(out)
+    (out / "metrics.csv").write_text("epoch\n")
+    first.close()  # that run ended; its files stay
+    with pytest.raises(SystemExit, match=r"^--out .*run already holds a run \(metrics.csv\); pass a new folder"):
+        train_digits.claim_out_folder(out)
+    lock, resume_from = train_digits.claim_out_folder(tmp_path / "empty")  # a new folder is fine
+    assert resume_from is None and (tmp_path / "empty" / ".lock").read_text().strip() == train_digits.this_job()
+    lock.close()
 
 
 # --- whole runs, as from a shell ---------------------------------------------------------------------
@@ -109,9 +138,15 @@ def test_one_process_prints_07s_lines_and_writes_its_files(digits_root, offline_
     assert [line[:9] for line in printed[1:3]] == ["epoch   0", "epoch   1"]
     assert printed[3].startswith("best epoch 1: val accuracy 0.")
     assert TEST_LINE.fullmatch(printed[-1]), printed[-1]
-    assert sorted(p.name for p in out.iterdir()) == ["best.pth", "metrics.csv"]
+    assert sorted(p.name for p in out.iterdir()) == [".lock", "best.pth", "last.pth", "metrics.csv"]
     assert [row["epoch"] for row in csv.DictReader((out / "metrics.csv").open())] == ["0", "1"]
     load_model(DigitsMLP(), out / "best.pth")  # the plain model's keys
+    again = subprocess.run(command + ["--data", str(digits_root), "--out", str(out)], capture_output=True, text=True,
+                           env=offline_env, cwd=tmp_path, timeout=300)  # fmt: skip
+    assert again.returncode == 1 and again.stdout == ""
+    assert again.stderr.strip().splitlines()[-1] == (
+        f"--out {out} already holds a run (best.pth, last.pth, metrics.csv); pass a new folder, or delete this one first."
+    )
 
 
 def _one_process_first_step(digits_root: Path, epochs: int) -> tuple[dict, dict]:
@@ -137,7 +172,7 @@ def test_two_processes_under_torchrun_offline_match_one_process(digits_root, off
     )
     assert sum(line.startswith("epoch") for line in printed) == 1  # rank 0 alone prints
     assert TEST_LINE.fullmatch(printed[-1]) and sum(bool(TEST_LINE.match(line)) for line in printed) == 1
-    assert sorted(p.name for p in out.iterdir()) == ["best.pth", "first_step.pth", "metrics.csv"]
+    assert sorted(p.name for p in out.iterdir()) == [".lock", "best.pth", "first_step.pth", "last.pth", "metrics.csv"]
     ddp = safe_load(out / "first_step.pth")
     weights, grads = _one_process_first_step(digits_root, epochs=1)
     for name, grad in grads.items():  # averaged over the two halves, not summed

@@ -121,7 +121,9 @@ def _join(timeout_s: float) -> dist.Store:
             f"{waited} rank 0 at {address}:{port}; start rank 0 too, e.g. with torchrun --nproc_per_node={processes}."
         ) from None
     store.set_timeout(dist.default_pg_timeout)  # the join was short; the collectives keep torch's default
-    return store
+    # torchrun keeps one store across the restarts of a job (--max-restarts): each attempt gets its own keys,
+    # or the new processes would read the dead ones' addresses and wait for them.
+    return dist.PrefixStore(f"attempt_{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}", store)
 
 
 def _clients_missing(message: str, others: int) -> int:
