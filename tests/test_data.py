@@ -526,3 +526,11 @@ def test_an_existing_tree_is_reused_without_loading_scikit_learn(tmp_path, monke
     monkeypatch.setattr(data, "digits_split_indices", lambda seed=42: no_sklearn())
     assert write_digits_image_folder(root) == root
     assert (root / "manifest.json").stat().st_mtime_ns == before
+
+
+def test_stratify_warns_when_a_class_is_too_small_for_both_splits():
+    X = torch.arange(9.0).unsqueeze(1)
+    y = torch.tensor([0, 0, 0, 0, 1, 1, 1, 1, 2])  # class 2 has one sample
+    with pytest.warns(UserWarning, match=r"class 2 has only 1 row, so the test split holds none of it"):
+        _, _, _, y_test = split_data(X, y, stratify=True)
+    assert 2 not in y_test.tolist()

@@ -518,3 +518,46 @@ def test_mixed_precision_picks_float16_with_a_grad_scaler_on_cuda_only():
     if torch.cuda.is_available():
         cuda = mixed_precision(torch.device("cuda"), True)
         assert cuda.dtype == torch.float16 and isinstance(cuda.scaler, torch.amp.GradScaler)
+
+
+def test_help_fit_documents_every_option():
+    import inspect
+
+    doc = inspect.getdoc(fit)
+    for name in inspect.signature(fit).parameters:
+        assert f"    {name} (" in doc or f"    {name}:" in doc, f"fit's docstring does not describe {name}"
+    assert "module docstring" not in doc
+    assert '"loss"' in inspect.getdoc(evaluate) and '"metric"' in inspect.getdoc(evaluate)
+
+
+def test_a_custom_metric_can_be_named_and_a_lambda_is_not_called_lambda(line, capsys):
+    X_train, y_train, _, _ = line
+    model = _seeded_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    history = fit(model, (X_train, y_train), nn.L1Loss(), opt, 1, metric=("abs err", lambda p, y: (p - y).abs().mean()))
+    assert history.metric_name == "abs err"
+    history = fit(
+        model, (X_train, y_train), nn.L1Loss(), opt, 1, metric=lambda p, y: (p - y).abs().mean(), print_every=1
+    )
+    assert history.metric_name == "metric" and "train metric" in capsys.readouterr().out
+
+
+def test_an_optimizer_over_part_of_the_model_warns_naming_what_it_leaves_out(line):
+    X_train, y_train, _, _ = line
+    model, other = _seeded_model(), _seeded_model()
+    with pytest.warns(UserWarning, match=r"leaves out 1 of the model's trainable parameters \(bias\)"):
+        fit(model, (X_train, y_train), nn.L1Loss(), torch.optim.SGD([model.weights, other.bias], lr=0.01), 1)
+
+
+def test_amp_with_a_broadcasting_target_is_refused_too(line):
+    X_train, y_train, _, _ = line
+    model = _seeded_model()
+    with pytest.raises(ValueError, match=r"y\.reshape_as\(y_pred\)"):
+        fit(
+            model,
+            (X_train, y_train.squeeze(1)),
+            nn.MSELoss(),
+            torch.optim.SGD(model.parameters(), lr=0.01),
+            1,
+            amp=True,
+        )

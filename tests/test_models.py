@@ -42,3 +42,28 @@ def test_layer_table_lists_every_leaf_layer_and_restores_mode():
     assert "features.1.3  MaxPool2d    (1, 64, 2, 2)" in table
     assert table.splitlines()[-1] == "total trainable parameters: 21482"
     assert model.training  # put back in the mode it came in
+
+
+def test_layer_table_prints_the_rows_it_reached_then_names_the_layer_and_size(capsys):
+    import pytest
+    from torch import nn
+
+    from workflow_utils.models import layer_table
+
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(100, 10))
+    with pytest.raises(
+        ValueError,
+        match=r"^layer 3 \(Linear\) cannot take its input of shape \(1, 144\); build it with in_features=144 \(it has 100\)\.$",
+    ):
+        layer_table(model, (1, 1, 8, 8))
+    printed = capsys.readouterr().out
+    assert "Conv2d" in printed and "(1, 144)" in printed and "Linear" not in printed  # the rows up to the failing layer
+
+
+def test_layer_table_shows_tuple_outputs_of_an_lstm():
+    from torch import nn
+
+    from workflow_utils.models import layer_table
+
+    table = layer_table(nn.LSTM(4, 5, batch_first=True), (2, 3, 4))
+    assert "((2, 3, 5), ((1, 2, 5), (1, 2, 5)))" in table and "total trainable parameters: 220" in table

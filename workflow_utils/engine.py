@@ -6,25 +6,7 @@ Batches are moved to the model's device, so the model decides where work runs.
 
 Written by hand in 04_training_loop, "The loop, by hand" (one pass) and "The mini-batch loop, by hand".
 
-``fit``'s options:
-
-- ``metric``: ``'accuracy'`` (class logits), ``'binary_accuracy'`` (one logit), ``'mae'``, ``'mse'``, or a
-  function ``(y_pred, y) -> mean over the batch``; fit weights each batch by its size (a function that
-  returns a sum is refused, since the figure would be wrong). ``History.metric_name`` names it.
-- ``scheduler`` steps once per batch (OneCycleLR, CyclicLR) or once per epoch (all others;
-  ReduceLROnPlateau on the validation loss, else the training loss); ``scheduler_step`` overrides.
-- ``seed``: epoch ``e`` re-seeds with ``seed + e`` and calls the sampler's ``set_epoch(e)``, so a run
-  resumed at ``start_epoch`` repeats exactly what the uninterrupted run would have done.
-- ``checkpoint_path`` keeps the best epoch by validation loss, ``last_checkpoint_path`` the last completed
-  epoch; the ``epoch`` they store is the number of epochs done, i.e. the ``start_epoch`` to resume at.
-- ``amp=True`` runs the forward pass and loss in mixed precision (``torch.autocast``): bfloat16 on the CPU,
-  float16 with a ``torch.amp.GradScaler`` on CUDA; the weights stay float32. Off by default.
-- ``print_every`` prints a line every that many epochs, floats rounded to ``decimals`` (2 suits CNN
-  training, which no two kinds of hardware repeat to 4 decimals); ``progress`` shows a tqdm bar;
-  ``on_epoch_end(history)`` is called after each epoch (a ``LiveLossPlot``, say).
-- Under ``torch.distributed`` (a ``DistributedDataParallel`` model, loaders from ``workflow_utils.distributed``),
-  each process passes over its share: the figures are summed over the processes, so every one records those of
-  the whole epoch, and only rank 0 prints, shows the bar and writes checkpoints (the plain model's keys).
+``fit``'s options are listed in its docstring (``help(fit)``).
 """
 
 from __future__ import annotations
@@ -56,6 +38,9 @@ Scheduler = LRScheduler | ReduceLROnPlateau
 class History:
     """What ``fit`` measured, one entry per completed epoch.
 
+    ``epochs`` holds epoch numbers (starting at ``start_epoch``); ``best_epoch`` is one of them, so with
+    ``start_epoch=5`` its loss is ``val_loss[best_epoch - 5]``. ``stop_reason`` says why training ended early.
+
     Written by hand in 04_training_loop, "Loss curves" (lists of losses per epoch).
     """
 
@@ -65,7 +50,7 @@ class History:
     train_metric: list[float] = field(default_factory=list)
     val_metric: list[float] = field(default_factory=list)
     metric_name: str | None = None
-    best_epoch: int | None = None
+    best_epoch: int | None = None  # the epoch number (as in ``epochs``) with the lowest val loss, not a list index
     best_val_loss: float | None = None
     stop_reason: str | None = None  # why training ended early, or None if it ran all epochs
 
@@ -84,7 +69,11 @@ def _accuracy(y_logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def _binary_accuracy(y_logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Share of rows where ``logit > 0`` matches the 0/1 target (one logit per row)."""
+    """Share of rows where ``logit > 0`` matches ``target > 0.5``.
+
+    Logits ``(N,)`` or ``(N, 1)`` (before the sigmoid, so the threshold is 0, i.e. probability 0.5); targets
+    one per row, any shape with N elements, 0/1 as float, int or bool.
+    """
     if y_logits.numel() != y.numel() or (y_logits.ndim == 2 and y_logits.shape[1] != 1):
         raise ValueError(
             f"metric 'binary_accuracy' takes one logit per row and one 0/1 target, got {tuple(y_logits.shape)} and "
@@ -125,11 +114,14 @@ def _resolve_metric(metric: str | MetricFn | None) -> tuple[str | None, MetricFn
                 f"unknown metric {metric!r}; choose one of {', '.join(repr(m) for m in METRICS)}, or pass a function returning a batch mean."
             )
         return metric, METRICS[metric]
+    if isinstance(metric, tuple) and len(metric) == 2 and isinstance(metric[0], str) and callable(metric[1]):
+        return metric  # ("r2", function): the name the history and the printed lines use
     if not callable(metric):
         raise TypeError(
             f"metric must be a name such as 'accuracy' or a function (y_pred, y) -> batch mean, got {type(metric).__name__}; try metric='accuracy'."
         )
-    return getattr(metric, "__name__", "metric").strip("<>_") or "metric", metric
+    name = getattr(metric, "__name__", "metric").strip("<>_")
+    return ("metric" if name in ("", "lambda") else name), metric
 
 
 def _metric_is_a_mean(metric_fn: MetricFn, y_pred: torch.Tensor, y: torch.Tensor) -> bool:
@@ -518,10 +510,12 @@ def train_step(
     data: Data,
     loss_fn: nn.Module,
     optimizer: torch.optim.Optimizer,
-    metric: str | MetricFn | None = None,
+    metric: str | MetricFn | tuple[str, MetricFn] | None = None,
     scheduler: Scheduler | None = None,
 ) -> dict[str, float]:
-    """Train on every batch of ``data`` once; return the mean ``loss`` (and ``metric``).
+    """Train on every batch of ``data`` once; return ``{"loss": float}`` (and ``"metric"``), sample means.
+
+    ``data``, ``metric`` and ``scheduler`` as for ``fit``; ``optimizer`` is required.
 
     A per-batch scheduler (OneCycleLR) steps after every optimizer step, any other once at the end.
     Written by hand in 04_training_loop, "The loop, by hand".
@@ -543,11 +537,12 @@ def train_step(
 
 
 def evaluate(
-    model: nn.Module, data: Data, loss_fn: nn.Module, metric: str | MetricFn | None = None
+    model: nn.Module, data: Data, loss_fn: nn.Module, metric: str | MetricFn | tuple[str, MetricFn] | None = None
 ) -> dict[str, float]:
     """Mean ``loss`` (and ``metric``) over ``data`` in eval mode, without tracking gradients.
 
-    The straight-line notebooks call this pass the *test step*. Written by hand in 04_training_loop, "The loop, by hand".
+    Returns ``{"loss": float}``, plus ``"metric": float`` when a metric is given: means over every sample,
+    each batch weighted by its size. ``data`` and ``metric`` as for ``fit``. The straight-line notebooks call this pass the *test step*. Written by hand in 04_training_loop, "The loop, by hand".
     """
     device = _check_training_args(model, loss_fn, None)
     _, metric_fn = _resolve_metric(metric)
@@ -589,7 +584,7 @@ def fit(
     epochs: int,
     *,
     val_data: Data | None = None,
-    metric: str | MetricFn | None = None,
+    metric: str | MetricFn | tuple[str, MetricFn] | None = None,
     scheduler: Scheduler | None = None,
     scheduler_step: Literal["batch", "epoch"] | None = None,
     start_epoch: int = 0,
@@ -602,9 +597,55 @@ def fit(
     on_epoch_end: Callable[[History], None] | None = None,
     amp: bool = False,
 ) -> History:
-    """Train for ``epochs`` epochs, validating after each; return the ``History`` (options: module docstring).
+    """Train for ``epochs`` epochs, validating after each; return the ``History``.
 
-    Ctrl-C and a non-finite loss stop early; ``History.stop_reason`` says why and how to go on. Written by hand in 04_training_loop, "The loop, by hand" and "The mini-batch loop, by hand".
+    Written by hand in 04_training_loop, "The loop, by hand" and "The mini-batch loop, by hand".
+
+    Args:
+        model (nn.Module): the model; batches are moved to the device its parameters are on.
+        train_data: a pair ``(X, y)`` of tensors (one full batch) or an iterable of ``(X, y)`` batches such as
+            a ``DataLoader``. X's dtype must be the model's (``X.float()``); for element-wise losses (L1, MSE,
+            BCE) y must have the output's shape (``y.reshape_as(y_pred)``), for CrossEntropyLoss be class labels
+            ``(N,)`` of dtype long (or probability rows).
+        loss_fn: a loss such as ``nn.MSELoss()`` with ``reduction='mean'`` (fit weights each batch by its size).
+        optimizer (torch.optim.Optimizer): built on this model's parameters (one left out gives a warning).
+        epochs (int): epochs to run in this call, >= 1.
+        val_data: like ``train_data``; evaluated after every epoch in eval mode, without gradients.
+        metric (str | function | (name, function)): ``'accuracy'`` (class logits ``(N, C)``, labels ``(N,)``),
+            ``'binary_accuracy'`` (one logit per row; 0/1 targets), ``'mae'``, ``'mse'``, or a function
+            ``(y_pred, y) -> mean over the batch``; ``("r2", function)`` names it (a lambda is named "metric").
+            ``History.metric_name`` holds the name; a function returning a sum is refused.
+        scheduler: a ``torch.optim.lr_scheduler`` object on ``optimizer``; OneCycleLR and CyclicLR step once per
+            batch, the others once per epoch (ReduceLROnPlateau, built with mode='min', on the validation loss,
+            else the training loss). A OneCycleLR must have exactly the steps this call takes.
+        scheduler_step ('batch' | 'epoch' | None): overrides when the scheduler steps.
+        start_epoch (int): the number of the first epoch, e.g. the ``epoch`` a checkpoint stored, to resume.
+        seed (int | None): epoch ``e`` re-seeds with ``seed + e`` and calls the sampler's ``set_epoch(e)``, so
+            a run resumed at ``start_epoch`` repeats exactly what the uninterrupted run would have done.
+        print_every (int | None): print a line every that many epochs.
+        decimals (int): decimals of the printed floats (2 suits CNN training, which no two kinds of hardware
+            repeat to 4 decimals).
+        progress (bool): show a tqdm bar over the epochs.
+        checkpoint_path (str | Path | None): keep the best epoch by validation loss here (needs ``val_data``).
+        last_checkpoint_path (str | Path | None): keep the last completed epoch here. Both store ``epoch``, the
+            number of epochs done, i.e. the ``start_epoch`` to resume at, and the plain model's keys (also for
+            a ``torch.compile``d or DDP model).
+        on_epoch_end (function | None): called with the ``History`` after each epoch (a ``LiveLossPlot``, say).
+        amp (bool): mixed precision for the forward pass and loss (``torch.autocast``): bfloat16 on the CPU,
+            float16 with a ``torch.amp.GradScaler`` on CUDA; the weights stay float32. Off by default.
+
+    Returns:
+        History: losses (and metrics) per epoch, ``best_epoch`` and ``stop_reason``.
+
+    Raises:
+        ValueError, TypeError: one line naming the fix, before training starts where it can be known (bad
+        arguments, a scheduler whose steps do not fit) or at the first batch that shows it (a batch that is not
+        ``(X, y)``, dtypes, shapes, labels out of range).
+
+    Ctrl-C and a non-finite loss stop early; ``History.stop_reason`` says why and how to go on. Under
+    ``torch.distributed`` (a ``DistributedDataParallel`` model, loaders from ``workflow_utils.distributed``)
+    each process passes over its share: the figures are summed over the processes, so every one records those
+    of the whole epoch, and only rank 0 prints, shows the bar and writes checkpoints.
     """
     device = _check_fit_args(**locals())
     timing = scheduler_timing(scheduler, optimizer, scheduler_step)
