@@ -320,6 +320,9 @@ def test_ex05_q1_chooses_on_validation_and_tests_once(capsys):
     assert "10 validation points" in verdict(ex05.q1, 300, all_40, capsys=capsys)[1]
     assert ".item()" in verdict(ex05.q1, 300, test_300.abs().mean(), capsys=capsys)[1]
     assert "100 or 300" in verdict(ex05.q1, 200, mae, capsys=capsys)[1]
+    import numpy as np  # unusual but correct: the choice made with NumPy (argmin), the MAE as a NumPy float
+
+    assert verdict(ex05.q1, np.int64(300), np.float32(mae), capsys=capsys)[0]
 
 
 def test_ex05_q2_precision_recall(capsys):

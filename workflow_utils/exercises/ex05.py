@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import torch
@@ -29,13 +30,13 @@ def _line_run(epochs: int, fit_points: int = 30) -> dict[str, float]:
 
 
 def _choose_then_test(chosen_epochs: Any, test_mae: Any = None) -> str | None:
-    if isinstance(chosen_epochs, bool) or not isinstance(chosen_epochs, int):
+    if isinstance(chosen_epochs, bool) or not isinstance(chosen_epochs, numbers.Integral):  # NumPy ints too
         return f"pass the number of epochs you chose (100 or 300) first, got {type(chosen_epochs).__name__}."
     if chosen_epochs not in (100, 300):
         return f"choose between the two runs, 100 or 300 epochs, got {chosen_epochs}."
     if isinstance(test_mae, torch.Tensor):
         return "pass the test MAE as a Python float: call .item() on the tensor."
-    if isinstance(test_mae, bool) or not isinstance(test_mae, (int, float)):
+    if isinstance(test_mae, bool) or not isinstance(test_mae, numbers.Real):  # NumPy floats too
         return f"pass the chosen model's test MAE as a float second, got {type(test_mae).__name__}."
     runs = {epochs: _line_run(epochs) for epochs in (100, 300)}
     best = min(runs, key=lambda epochs: runs[epochs]["val"])
