@@ -174,7 +174,7 @@ def test_checkpoint_saved_from_a_cuda_model_loads_on_cpu(tmp_path):
     assert torch.equal(loaded.weights, original.weights) and torch.equal(loaded.bias, original.bias)
 
     if not torch.cuda.is_available():
-        with pytest.raises(RuntimeError, match="CUDA"):
+        with pytest.raises(RuntimeError):  # torch's own wording is not ours to test
             torch.load(gpu_file, weights_only=True)  # what a learner hits without map_location
         with pytest.raises(RuntimeError, match="map_location='cpu'"):
             load_model(_model(), gpu_file, map_location=None)

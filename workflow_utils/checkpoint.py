@@ -170,7 +170,7 @@ def safe_load(path: str | Path, map_location: str | torch.device | None = "cpu")
             "(it could run code). Save model.state_dict() instead of the whole model."
         ) from exc
     except (RuntimeError, EOFError) as exc:
-        if "on a CUDA device" in str(exc) or "on an MPS device" in str(exc):
+        if _saved_on_a_gpu(path):  # decided from the file itself, not from torch's wording
             raise RuntimeError(
                 f"{path} was saved from a model on a GPU this machine does not have; load it with map_location='cpu'."
             ) from exc
@@ -236,6 +236,16 @@ def _strip_wrapper_prefix(state: dict, own: dict) -> dict:
             return state
         state = {k[len(prefix) :]: v for k, v in state.items()}
     return state
+
+
+def _saved_on_a_gpu(path: Path) -> bool:
+    """Whether the file's tensors were saved on a CUDA or MPS device (read with every tensor mapped to the CPU)."""
+    locations: list[str] = []
+    try:
+        torch.load(path, weights_only=True, map_location=lambda storage, loc: locations.append(str(loc)) or storage)
+    except Exception:  # noqa: BLE001 - a file that cannot be read at all is reported as corrupt by the caller
+        return False
+    return any(loc.startswith(("cuda", "mps")) for loc in locations)
 
 
 def save_model(model: nn.Module, path: str | Path) -> Path:
