@@ -94,10 +94,32 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
 
 # The digits CNN trained by two processes (torch.distributed: gloo on CPUs, NCCL on GPUs), as in 08_scaling_up;
-# the last line printed is the test accuracy. Files go to build/train-ddp; TRAIN_ARGS="--epochs 5" changes settings.
+# the last line printed is the test accuracy. Each run gets its own folder, build/train-ddp/<date-time> (the script
+# refuses a folder that holds a run); TRAIN_ARGS="--epochs 5" changes settings.
+RUN_STAMP := $(shell date +%Y%m%d-%H%M%S)
 .PHONY: train-ddp
 train-ddp: $(STAMP)
-	$(PARALLEL_ENV) $(BIN)/torchrun --nproc_per_node=2 scripts/train_digits.py --data notebooks/data/digits --out build/train-ddp $(TRAIN_ARGS)
+	@echo "results go to build/train-ddp/$(RUN_STAMP)"
+	$(PARALLEL_ENV) $(BIN)/torchrun --nproc_per_node=2 scripts/train_digits.py --data notebooks/data/digits --out build/train-ddp/$(RUN_STAMP) $(TRAIN_ARGS)
+
+# Two torchrun launches on this machine stand in for two machines (--nnodes=2, one process each, meeting at a
+# c10d rendezvous on 127.0.0.1:$(RDZV_PORT)), each in its own working folder, build/train-multinode/<date-time>/
+# node-a and node-b. Whichever joins first becomes rank 0 and writes the results into its folder; each says which.
+# Same result as train-ddp. On real machines: the same command on each, with --rdzv-endpoint=FIRST_MACHINE:PORT.
+RDZV_PORT ?= 29400
+.PHONY: train-multinode
+train-multinode: $(STAMP)
+	@dir=build/train-multinode/$(RUN_STAMP); mkdir -p $$dir/node-a $$dir/node-b; \
+	for node in node-a node-b; do \
+		(cd $$dir/$$node && $(PARALLEL_ENV) $(CURDIR)/$(BIN)/torchrun --nnodes=2 --nproc_per_node=1 \
+			--rdzv-backend=c10d --rdzv-endpoint=127.0.0.1:$(RDZV_PORT) --rdzv-id=digits-$(RUN_STAMP) \
+			$(CURDIR)/scripts/train_digits.py --data $(CURDIR)/notebooks/data/digits --out run $(TRAIN_ARGS) \
+			> stdout.txt 2> stderr.txt; echo $$? > exit-status) & \
+	done; wait; status=0; \
+	for node in node-a node-b; do \
+		echo "--- $$node, working in $$dir/$$node:"; cat $$dir/$$node/stdout.txt; \
+		if [ "$$(cat $$dir/$$node/exit-status)" != 0 ]; then tail -n 5 $$dir/$$node/stderr.txt; status=1; fi; \
+	done; exit $$status
 
 # The one sanctioned way to refresh stored outputs: each notebook re-executed in a fresh kernel.
 notebooks: $(STAMP)

@@ -963,3 +963,28 @@ def test_the_readme_counts_the_exercises():
         counts.append(sum(isinstance(v, Exercise) for v in vars(module).values()))
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert int(re.search(r"(\d+) checked exercises", readme).group(1)) == sum(counts)
+
+
+# --- ex08 -------------------------------------------------------------------------------------------------
+
+
+def test_ex08_q1_accepts_the_makefiles_form_and_a_path_to_torchrun(capsys):
+    from workflow_utils.exercises import ex08
+
+    rest = "--nproc_per_node=4 scripts/train_digits.py --epochs 10 --batch-size 128"
+    for command in (f"OMP_NUM_THREADS=1 torchrun {rest}", f".venv/bin/torchrun {rest}", f".venv/bin/python -m torch.distributed.run {rest}"):  # fmt: skip
+        assert verdict(ex08.q1, command, capsys=capsys)[0], command
+    assert "start the command with torchrun" in verdict(ex08.q1, f"OMP_NUM_THREADS=1 python {rest}", capsys=capsys)[1]
+
+
+def test_ex08_q2_accepts_a_list_as_well_as_a_tuple(capsys):
+    import math
+
+    from workflow_utils.exercises import ex08
+
+    def shares(n_images, processes):
+        per_process = math.ceil(n_images / processes)
+        return [per_process, per_process * processes - n_images]
+
+    assert verdict(ex08.q2, shares, capsys=capsys)[0]
+    assert "round up" in verdict(ex08.q2, lambda n, p: [n // p, 0], capsys=capsys)[1]

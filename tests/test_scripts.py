@@ -188,3 +188,17 @@ def test_make_train_ddp_runs_two_processes_with_torchrun():
     assert dry_run.returncode == 0, dry_run.stderr
     command = dry_run.stdout.strip().splitlines()[-1]
     assert "OMP_NUM_THREADS=1" in command and "torchrun --nproc_per_node=2 scripts/train_digits.py" in command
+
+
+def test_make_train_multinode_runs_two_launches_as_two_nodes():
+    dry_run = subprocess.run(
+        ["make", "--no-print-directory", "-n", "-o", ".venv/.installed", "train-multinode"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert dry_run.returncode == 0, dry_run.stderr
+    recipe = dry_run.stdout
+    assert "for node in node-a node-b" in recipe and "cd $dir/$node" in recipe  # each in its own folder
+    assert "torchrun --nnodes=2 --nproc_per_node=1" in recipe and "--rdzv-backend=c10d" in recipe
+    assert "--rdzv-endpoint=127.0.0.1:" in recipe and "scripts/train_digits.py" in recipe

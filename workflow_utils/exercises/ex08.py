@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import runpy
 import shlex
 from pathlib import Path
@@ -27,8 +28,14 @@ def _parse(parser: Any, args: list[str]) -> Any:
 
 
 def _launcher_args(words: list[str]) -> list[str] | None:
-    """The words after ``torchrun`` (or ``python -m torch.distributed.run``), or None for another launcher."""
-    if words[:1] == ["torchrun"]:
+    """The words after ``torchrun`` (or ``python -m torch.distributed.run``), or None for another launcher.
+
+    Leading ``NAME=value`` settings (``OMP_NUM_THREADS=1 torchrun ...``, as the Makefile writes it) and a
+    path to the program (``.venv/bin/torchrun``) are accepted, as a shell would.
+    """
+    while words and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=\S*", words[0]):
+        words = words[1:]
+    if words and Path(words[0]).name == "torchrun":
         return words[1:]
     if len(words) > 2 and words[1:3] == ["-m", "torch.distributed.run"]:
         return words[3:]
@@ -76,7 +83,7 @@ def _shares(shares: Any) -> str | None:
         sampler = DistributedSampler(range(n_images), num_replicas=processes, rank=0)
         expected = (sampler.num_samples, sampler.total_size - n_images)
         got = shares(n_images, processes)
-        if not isinstance(got, tuple) or len(got) != 2:
+        if not isinstance(got, (tuple, list)) or len(got) != 2:
             return "return two numbers: (images per process, images repeated)."
         if tuple(got) != expected:
             hint = " Every process gets the same number, so round up." if got[0] == n_images // processes else ""
