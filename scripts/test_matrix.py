@@ -20,6 +20,7 @@ environment fails.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import glob
 import json
 import os
@@ -145,6 +146,11 @@ def run_env(name: str, pytest_args: list[str]) -> dict:
     """Build one environment from scratch and run the tests in it; return its row."""
     python_exe = find_python(name)
     venv = OUT / name
+    guard = (OUT / f"{name}.lock").open("w")
+    try:  # two matrix runs at once would delete each other's environment half-way through its install
+        fcntl.flock(guard, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise SystemExit(f"test_matrix: another run is building '{name}' in {venv}; wait for it to end") from None
     shutil.rmtree(venv, ignore_errors=True)
     env = clean_environ()
     start = time.monotonic()
