@@ -345,6 +345,8 @@ def scheduler_timing(
 class MixedPrecision:
     """``fit(amp=True)``'s settings for one device: the autocast dtype and, for CUDA float16, a GradScaler.
 
+    Timed by hand in 08_scaling_up, "Mixed precision".
+
     The forward pass and the loss run under ``torch.autocast`` (matrix products in ``dtype``, reductions and
     losses kept in float32); the weights, their gradients and the optimizer stay float32.
     """
@@ -361,7 +363,7 @@ def mixed_precision(device: torch.device, amp: bool) -> MixedPrecision | None:
     """``MixedPrecision`` for ``device`` when ``amp`` is True, else None (plain float32).
 
     bfloat16 on the CPU (and MPS); float16 with a ``torch.amp.GradScaler`` on CUDA, since float16's small
-    range would round small gradients to zero without the scaling.
+    range would round small gradients to zero without the scaling. Timed by hand in 08_scaling_up, "Mixed precision".
     """
     if not isinstance(amp, bool):
         raise TypeError(f"amp must be True or False, got {type(amp).__name__}; try amp=True.")
@@ -597,10 +599,38 @@ def fit(
     on_epoch_end: Callable[[History], None] | None = None,
     amp: bool = False,
 ) -> History:
-    """Train for ``epochs`` epochs, validating after each; return the ``History``.
+    """Train for ``epochs`` epochs, validating after each; return the ``History``. Every option: ``help(fit)``.
 
     Written by hand in 04_training_loop, "The loop, by hand" and "The mini-batch loop, by hand".
+    """
+    device, timing, precision = _check_fit_args(**locals())
+    metric_name, metric_fn = _resolve_metric(metric)
+    history = History(metric_name=metric_name)
+    batch_scheduler = scheduler if timing == "batch" else None
+    args = (model, train_data, val_data, loss_fn, optimizer, metric_fn, device, precision)
+    one_epoch = partial(_train_and_validate, *args)
+    for epoch in _epoch_range(start_epoch, epochs, progress and is_main_process()):
+        try:
+            _prepare_epoch(train_data, seed, epoch)
+            train, val, history.stop_reason = one_epoch(batch_scheduler, epoch, first=epoch == start_epoch)
+            if history.stop_reason:
+                break
+            _step_epoch_scheduler(scheduler if timing == "epoch" else None, (val or train)["loss"])
+            _record(history, epoch, train, val)
+            _save_checkpoints(history, model, optimizer, scheduler, checkpoint_path, last_checkpoint_path)
+            if print_every and (epoch - start_epoch) % print_every == 0 and is_main_process():
+                print(_epoch_line(history, decimals))
+            if on_epoch_end is not None:
+                on_epoch_end(history)
+        except KeyboardInterrupt:
+            history.stop_reason = _interrupted_reason(history, epoch, timing, last_checkpoint_path)
+            break
+    if history.stop_reason and is_main_process():
+        print(history.stop_reason)
+    return history
 
+
+_FIT_OPTIONS = """
     Args:
         model (nn.Module): the model; batches are moved to the device its parameters are on.
         train_data: a pair ``(X, y)`` of tensors (one full batch) or an iterable of ``(X, y)`` batches such as
@@ -646,36 +676,8 @@ def fit(
     ``torch.distributed`` (a ``DistributedDataParallel`` model, loaders from ``workflow_utils.distributed``)
     each process passes over its share: the figures are summed over the processes, so every one records those
     of the whole epoch, and only rank 0 prints, shows the bar and writes checkpoints.
-    """
-    device = _check_fit_args(**locals())
-    timing = scheduler_timing(scheduler, optimizer, scheduler_step)
-    _check_schedule_length(scheduler, timing, train_data, epochs, scheduler_step)
-    metric_name, metric_fn = _resolve_metric(metric)
-    history = History(metric_name=metric_name)
-    batch_scheduler = scheduler if timing == "batch" else None
-    precision = mixed_precision(device, amp)
-    one_epoch = partial(
-        _train_and_validate, model, train_data, val_data, loss_fn, optimizer, metric_fn, device, precision=precision
-    )
-    for epoch in _epoch_range(start_epoch, epochs, progress and is_main_process()):
-        try:
-            _prepare_epoch(train_data, seed, epoch)
-            train, val, history.stop_reason = one_epoch(batch_scheduler, epoch, first=epoch == start_epoch)
-            if history.stop_reason:
-                break
-            _step_epoch_scheduler(scheduler if timing == "epoch" else None, (val or train)["loss"])
-            _record(history, epoch, train, val)
-            _save_checkpoints(history, model, optimizer, scheduler, checkpoint_path, last_checkpoint_path)
-            if print_every and (epoch - start_epoch) % print_every == 0 and is_main_process():
-                print(_epoch_line(history, decimals))
-            if on_epoch_end is not None:
-                on_epoch_end(history)
-        except KeyboardInterrupt:
-            history.stop_reason = _interrupted_reason(history, epoch, timing, last_checkpoint_path)
-            break
-    if history.stop_reason and is_main_process():
-        print(history.stop_reason)
-    return history
+"""
+fit.__doc__ += _FIT_OPTIONS
 
 
 def _train_and_validate(
@@ -686,10 +688,10 @@ def _train_and_validate(
     optimizer,
     metric_fn,
     device,
+    precision: MixedPrecision | None,
     batch_scheduler,
     epoch: int,
     first: bool,
-    precision: MixedPrecision | None = None,
 ) -> tuple[dict[str, float], dict[str, float] | None, str | None]:
     """One training pass and one validation pass: ``(train, val, stop_reason)``; NaN weights are rolled back."""
     weights_before = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -723,9 +725,13 @@ def _check_fit_args(
     checkpoint_path,
     last_checkpoint_path,
     on_epoch_end,
+    scheduler,
+    scheduler_step,
+    amp,
     **_,
-) -> torch.device:
-    """Every argument check of ``fit`` in one place; return the model's device."""
+) -> tuple[torch.device, str | None, MixedPrecision | None]:
+    """Every argument check of ``fit`` in one place; return the model's device, when the scheduler steps
+    and the mixed-precision settings (None without ``amp``)."""
     check.positive_int("epochs", epochs, 10)
     device = _check_training_args(model, loss_fn, optimizer)
     _as_batches(train_data, "train_data")
@@ -746,7 +752,9 @@ def _check_fit_args(
         raise TypeError(
             f"on_epoch_end must be a function taking the History, got {type(on_epoch_end).__name__}; pass e.g. a LiveLossPlot()."
         )
-    return device
+    timing = scheduler_timing(scheduler, optimizer, scheduler_step)
+    _check_schedule_length(scheduler, timing, train_data, epochs, scheduler_step)
+    return device, timing, mixed_precision(device, amp)
 
 
 def _epoch_range(start_epoch: int, epochs: int, progress: bool) -> Iterable[int]:
