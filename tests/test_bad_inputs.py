@@ -278,7 +278,7 @@ CASES = [
     ),
     (
         "distributed_loader: global_batch_size 0",
-        lambda t: __import__("workflow_utils.distributed", fromlist=["x"]).distributed_loader(range(10), 0),
+        lambda t: __import__("workflow_utils.distributed", fromlist=["x"]).distributed_loader(TensorDataset(torch.zeros(10)), 0),
         ValueError,
         r"global_batch_size must be a positive int, got 0; try global_batch_size=64",
     ),
