@@ -1,5 +1,7 @@
 """Each check accepts its solution and rejects typical wrong answers; unattempted never breaks."""
 
+import warnings
+
 import pytest
 import torch
 from torch import nn
@@ -100,6 +102,35 @@ def test_ex01_q4_validation_loader(in_tmp, capsys):
     assert "32 images" in verdict(ex01.q4, make_loader(val, batch_size=64, shuffle=False), capsys=capsys)[1]
 
 
+def test_ex01_q3_names_pixels_normalised_twice(in_tmp, capsys):
+    from workflow_utils.data import load_digits_data
+
+    digits = load_digits_data("data/digits")  # its images are normalised with the training statistics
+    assert verdict(ex01.q3, digits.val.dataset.images.mean(), digits.val.dataset.images.std(), capsys=capsys)[0]
+    twice = (digits.val.dataset.images - digits.mean) / digits.std  # the typical slip: normalised again
+    ok, out = verdict(ex01.q3, twice.mean().item(), twice.std().item(), capsys=capsys)
+    assert not ok and "normalised twice" in out
+
+
+def test_ex01_q4_names_a_dataset_and_leaves_the_loader_as_found(in_tmp, capsys):
+    from torch.utils.data import DataLoader
+
+    from workflow_utils.data import load_digits_data, make_loader
+
+    val = load_digits_data("data/digits").val.dataset
+    ok, out = verdict(ex01.q4, val, capsys=capsys)  # the dataset, not a loader: was torch's "len() of a 0-d tensor"
+    assert not ok and "that is a Dataset" in out and "0-d" not in out
+    assert verdict(ex01.q4, DataLoader(val, batch_size=32), capsys=capsys)[0]  # torch's own loader is fine
+    generator = torch.Generator().manual_seed(1)
+    shuffled = DataLoader(val, batch_size=32, shuffle=True, generator=generator)
+    state = generator.get_state()
+    assert "must not shuffle" in verdict(ex01.q4, shuffled, capsys=capsys)[1]
+    assert torch.equal(generator.get_state(), state)  # the check drew no orders from the student's generator
+    ours = make_loader(val, batch_size=32, shuffle=True)
+    verdict(ex01.q4, ours, capsys=capsys)
+    assert ours.sampler.epoch == 0  # the next pass still gets epoch 0's order
+
+
 class NotebookLine(nn.Module):
     """The line model as 02_model writes it in a cell: a class of its own, not the package's."""
 
@@ -165,6 +196,33 @@ def test_ex02_q3_mlp(capsys):
     assert verdict(ex02.q3, tanh, capsys=capsys)[0]  # any non-linearity will do
 
 
+class SoftmaxInForward(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.hidden, self.out = nn.Linear(64, 64), nn.Linear(64, 10)
+
+    def forward(self, x):
+        return torch.softmax(self.out(torch.relu(self.hidden(x.flatten(1)))), dim=1)
+
+
+def test_ex02_q3_rejects_a_softmax_written_in_forward(capsys):
+    ok, out = verdict(ex02.q3, SoftmaxInForward(), capsys=capsys)  # was accepted: only nn.Softmax was looked for
+    assert not ok and "remove the softmax" in out
+
+
+def test_ex02_q4_names_a_missing_flatten_in_its_own_words(capsys):
+    class NoFlatten(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.hidden, self.out = nn.Linear(64, 32), nn.Linear(32, 10)
+
+        def forward(self, x):
+            return self.out(torch.relu(self.hidden(x)))
+
+    ok, out = verdict(ex02.q4, NoFlatten(), capsys=capsys)
+    assert not ok and "flatten them in forward first" in out and "mat1" not in out  # not torch's sentence
+
+
 def test_ex02_q3_hint_is_not_the_answer():
     assert "nn.Sequential(" not in ex02.q3.hint_text and "non-linear" in ex02.q3.hint_text
 
@@ -204,6 +262,22 @@ def test_ex03_q2_bias_gradient(capsys):
     assert verdict(ex03.q2, 2 * error_mean, capsys=capsys)[0]
     assert "factor of 2" in verdict(ex03.q2, error_mean, capsys=capsys)[1]
     assert not ex03.q2.passes(-2 * error_mean)  # sign flipped
+
+
+def test_ex03_q1_q2_name_the_typical_slips(capsys):
+    X_train, y_train, X_test, y_test = split_data(*make_line_data())
+    torch.manual_seed(42)
+    model = LinearRegressionModel()
+    errors = model(X_test) - y_test
+    with warnings.catch_warnings():  # a loss that still requires grad: was torch's UserWarning
+        warnings.simplefilter("error")
+        assert verdict(ex03.q1, nn.MSELoss()(model(X_test), y_test), capsys=capsys)[0]
+    assert "mean absolute error" in verdict(ex03.q1, errors.abs().mean().item(), capsys=capsys)[1]
+    assert "square root" in verdict(ex03.q1, (errors**2).mean().sqrt().item(), capsys=capsys)[1]
+    right = (2 * (model(X_train) - y_train).mean()).item()
+    assert verdict(ex03.q2, right, capsys=capsys)[0]
+    assert "sign is flipped" in verdict(ex03.q2, -right, capsys=capsys)[1]
+    assert "test set" in verdict(ex03.q2, (2 * errors.mean()).item(), capsys=capsys)[1]
 
 
 def test_ex03_q3_diverging_rate(capsys):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -55,11 +57,14 @@ def _val_stats(mean: Any, std: Any) -> str | None:
 
     splits = digits_splits()
     train, val = splits["train"][0], splits["val"][0]
+    once = (val - train.mean()) / train.std()  # the right answer's pixels
     candidates = {  # what each kind of answer computes, keyed by what to say about it
-        None: (val - train.mean()) / train.std(),
+        None: once,
         "those are exactly 0 and 1: that split was normalised with its own statistics. Normalise the "
         "validation pixels with the training mean and std.": (val - val.mean()) / val.std(),
         "those are the raw validation pixels on the 0..1 scale; normalise them first.": val,
+        "those pixels were normalised twice: digits.val.dataset holds images normalised already. Start "
+        "from the raw pixels, read_image_folder('data/digits', 'val').": (once - train.mean()) / train.std(),
     }
     for problem, pixels in candidates.items():
         if abs(float(mean) - pixels.mean().item()) < 5e-4 and abs(float(std) - pixels.std().item()) < 5e-4:
@@ -67,10 +72,36 @@ def _val_stats(mean: Any, std: Any) -> str | None:
     return "expected the mean and std of the validation pixels after normalising them with the training statistics."
 
 
+@contextlib.contextmanager
+def _loader_left_as_found(loader: Any) -> Iterator[None]:
+    """Restore what iterating ``loader`` advances: its generator and its sampler's epoch (``make_loader``)."""
+    generator = getattr(loader, "generator", None)
+    state = generator.get_state() if isinstance(generator, torch.Generator) else None
+    sampler = getattr(loader, "batch_sampler", None) or getattr(loader, "sampler", None)
+    samplers = [
+        s for s in (getattr(loader, "sampler", None), getattr(sampler, "sampler", None), sampler) if s is not None
+    ]
+    epochs = [(s, s.epoch) for s in samplers if isinstance(getattr(s, "epoch", None), int)]
+    try:
+        yield
+    finally:
+        if state is not None:
+            generator.set_state(state)
+        for s, epoch in epochs:
+            s.epoch = epoch
+
+
 def _val_loader(loader: Any) -> str | None:
+    from torch.utils.data import DataLoader, Dataset
+
     from workflow_utils.exercises._digits import digits_splits
 
-    batches = list(loader)
+    if isinstance(loader, Dataset):
+        return "that is a Dataset; pass a loader built on it: make_loader(dataset, batch_size=..., shuffle=...)."
+    if not isinstance(loader, DataLoader):
+        return f"pass a DataLoader, such as make_loader(dataset, batch_size=..., shuffle=...), got {type(loader).__name__}."
+    with _loader_left_as_found(loader):  # reading it must not move its shuffling on to the next epoch
+        batches = list(loader)
     if not batches or len(batches[0]) != 2:
         return "the loader should yield (images, labels) batches."
     if len(batches[0][1]) != 32:

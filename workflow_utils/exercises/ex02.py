@@ -59,6 +59,14 @@ def _is_affine(model: nn.Module, shape: tuple[int, ...]) -> bool:
         model.train(was_training)
 
 
+def _probabilities(model: nn.Module) -> bool:
+    """Whether ``model``'s rows are probabilities (non-negative, summing to 1): a softmax in forward."""
+    x = torch.randn(5, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        out = model(x)
+    return bool(torch.allclose(out.sum(dim=1), torch.ones(len(x)), atol=1e-4) and (out >= 0).all())
+
+
 def _mlp(model: Any) -> str | None:
     if not isinstance(model, nn.Module):
         return "pass an instance of your model."
@@ -71,7 +79,7 @@ def _mlp(model: Any) -> str | None:
     n = sum(p.numel() for p in model.parameters())
     if n != 64 * 64 + 64 + 64 * 10 + 10:
         return f"the model has {n} parameters; a 64 -> 64 -> 10 MLP has 4,810."
-    if any(isinstance(m, nn.Softmax) for m in model.modules()):
+    if any(isinstance(m, nn.Softmax) for m in model.modules()) or _probabilities(model):
         return "remove the softmax: return logits; nn.CrossEntropyLoss applies it itself."
     if _is_affine(model, (4, 1, 8, 8)):
         return (
@@ -91,14 +99,22 @@ def _own_class(model: Any) -> str | None:
         return f"{type(model).__name__} is a ready-made class: write your own, class MyNet(nn.Module) with __init__ and forward."
     if not any(p.requires_grad for p in model.parameters()):
         return "the model has no learnable parameters: create its layers in __init__, after super().__init__()."
+    batch = torch.randn(5, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     try:
-        out = model(torch.randn(5, 1, 8, 8, generator=torch.Generator().manual_seed(0)))
+        out = model(batch)
     except Exception as err:  # noqa: BLE001 - any failure here is the student's forward to fix
-        return f"the model fails on a (5, 1, 8, 8) batch: {type(err).__name__}: {err}"
+        try:  # would the flattened images go through? then that is the fix to name, in our words
+            model(batch.flatten(1))
+        except Exception:  # noqa: BLE001 - not a missing flatten: show the student's own error
+            return f"the model fails on a (5, 1, 8, 8) batch: {type(err).__name__}: {err}"
+        return (
+            f"the model fails on a (5, 1, 8, 8) batch ({type(err).__name__}) but runs on the same images "
+            "flattened to (5, 64): flatten them in forward first (nn.Flatten() or x.flatten(1))."
+        )
     if not isinstance(out, torch.Tensor) or out.shape != (5, 10):
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         return f"expected 10 logits per image, shape (5, 10), got {shape}."
-    if torch.allclose(out.sum(dim=1), torch.ones(5), atol=1e-4) and (out >= 0).all():
+    if _probabilities(model):
         return "each row sums to 1: those are probabilities. Return raw logits; the loss applies softmax itself."
     if _is_affine(model, (4, 1, 8, 8)):
         return "the model is linear end to end: add a non-linearity (torch.relu, nn.ReLU) between its layers."

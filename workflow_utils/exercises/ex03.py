@@ -21,26 +21,46 @@ def _seed42_line() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
     return model, split_data(*make_line_data())
 
 
+def _number(value: Any) -> float:
+    """``value`` as a float; a one-number tensor that requires grad is detached first (no torch warning)."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach()
+    return float(value)
+
+
 def _test_mse(value: Any) -> str | None:
     model, (X_train, y_train, X_test, y_test) = _seed42_line()
+    value = _number(value)
     with torch.no_grad():
-        expected = nn.MSELoss()(model(X_test), y_test).item()
+        errors = model(X_test) - y_test
+        expected = (errors**2).mean().item()
         on_train = nn.MSELoss()(model(X_train), y_train).item()
-    if abs(float(value) - expected) < 1e-4:
+    if abs(value - expected) < 1e-4:
         return None
-    if abs(float(value) - on_train) < 1e-4:
+    if abs(value - on_train) < 1e-4:
         return "that is the MSE on the training set; use X_test and y_test."
-    return f"the untrained seed-42 model's test MSE is not {float(value):.4f}."
+    if abs(value - errors.abs().mean().item()) < 1e-4:
+        return "that is the mean absolute error (L1); MSE squares each error before averaging."
+    if abs(value - expected**0.5) < 1e-4:
+        return "that is the square root of the MSE (the RMSE); leave out the square root."
+    return f"the untrained seed-42 model's test MSE is not {value:.4f}."
 
 
 def _grad_b(value: Any) -> str | None:
-    model, (X_train, y_train, _, _) = _seed42_line()
+    model, (X_train, y_train, X_test, y_test) = _seed42_line()
+    value = _number(value)
     nn.MSELoss()(model(X_train), y_train).backward()
     expected = model.bias.grad.item()
-    if abs(float(value) - expected) < 1e-4:
+    if abs(value - expected) < 1e-4:
         return None
-    if abs(float(value) - expected / 2) < 1e-4:
+    if abs(value - expected / 2) < 1e-4:
         return "off by a factor of 2: the derivative of error**2 is 2 * error."
+    if abs(value + expected) < 1e-4:
+        return "the sign is flipped: the error is prediction - truth, not truth - prediction."
+    with torch.no_grad():
+        on_test = 2 * (model(X_test) - y_test).mean().item()
+    if abs(value - on_test) < 1e-4:
+        return "that is the gradient on the test set; use X_train and y_train."
     return "compute 2 * mean(prediction - truth) on the training set."
 
 
