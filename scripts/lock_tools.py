@@ -45,7 +45,7 @@ def pins(text: str, names: list[str]) -> str:
     return " ".join(f"{name}=={found[name.lower()]}" for name in names)
 
 
-def main(argv: list[str]) -> None:
+def lock_tools_cli(argv: list[str]) -> None:
     if len(argv) < 2 or argv[0] not in ("without-cuda", "pins"):
         raise SystemExit(__doc__)
     text = Path(argv[1]).read_text(encoding="utf-8")
@@ -56,4 +56,4 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    lock_tools_cli(sys.argv[1:])
