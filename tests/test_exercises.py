@@ -205,6 +205,16 @@ class SoftmaxInForward(nn.Module):
         return torch.softmax(self.out(torch.relu(self.hidden(x.flatten(1)))), dim=1)
 
 
+def test_ex02_q3_accepts_the_64_64_10_shape_with_or_without_biases(capsys):
+    no_bias = nn.Sequential(nn.Flatten(), nn.Linear(64, 64, bias=False), nn.ReLU(), nn.Linear(64, 10, bias=False))
+    assert verdict(ex02.q3, no_bias, capsys=capsys)[0]  # was rejected: 4,736 parameters, not 4,810
+    normed = nn.Sequential(nn.Flatten(), nn.Linear(64, 64), nn.BatchNorm1d(64), nn.ReLU(), nn.Linear(64, 10))
+    assert verdict(ex02.q3, normed, capsys=capsys)[0]
+    narrow = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    ok, out = verdict(ex02.q3, narrow, capsys=capsys)
+    assert not ok and "4,736 weights" in out
+
+
 def test_ex02_q3_rejects_a_softmax_written_in_forward(capsys):
     ok, out = verdict(ex02.q3, SoftmaxInForward(), capsys=capsys)  # was accepted: only nn.Softmax was looked for
     assert not ok and "remove the softmax" in out
