@@ -796,6 +796,52 @@ def test_ex05_q3_leaves_the_random_state_alone(capsys):
         assert torch.equal(torch.random.get_rng_state(), state)
 
 
+def test_ex05_q3_q4_accept_dividing_by_the_dataset_size(capsys):
+    # 04's validation_accuracy divides by len(loader.dataset); the checks used to pass a plain list
+    def evaluate_accuracy(model, loader, device):
+        model.eval()
+        correct = 0
+        with torch.no_grad():
+            for X, y in loader:
+                correct += (model(X.to(device)).argmax(dim=1) == y.to(device)).sum().item()
+        return correct / len(loader.dataset)
+
+    def confusion(model, loader, num_classes, device):
+        matrix = _confusion_fn()(model, loader, num_classes, device)
+        assert matrix.sum().item() == len(loader.dataset)
+        return matrix
+
+    assert verdict(ex05.q3, evaluate_accuracy, capsys=capsys)[0]
+    assert verdict(ex05.q4, confusion, capsys=capsys)[0]
+
+
+def test_ex05_q2_accepts_a_list_pair(capsys):
+    def as_list(matrix, k):
+        hits = matrix[k, k].item()
+        return [hits / matrix[:, k].sum().item(), hits / matrix[k].sum().item()]
+
+    assert verdict(ex05.q2, as_list, capsys=capsys)[0]
+
+
+def test_ex04_q1_names_test_losses_passed_for_training_losses(capsys):
+    model, X_train, y_train, X_test, y_test = _line_and_model()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    history = fit(model, (X_train, y_train), nn.L1Loss(), optimizer, 300, val_data=(X_test, y_test))
+    assert "those are the test losses" in verdict(ex04.q1, model, history.val_loss, capsys=capsys)[1]
+
+
+def test_ex06_q2_names_a_numpy_loss(tmp_path, capsys):
+    import numpy as np
+
+    model, optimizer, X_train, y_train = _line_run(50, momentum=0.9)
+    with torch.inference_mode():
+        loss = nn.L1Loss()(model(X_train), y_train).item()
+    path = tmp_path / "numpy_loss.pth"
+    state = {"model_state": model.state_dict(), "optimizer_state": optimizer.state_dict()}
+    torch.save({"epoch": 50, **state, "loss": np.float32(loss)}, path)
+    assert "NumPy number" in verdict(ex06.q2, path, capsys=capsys)[1]
+
+
 def _confusion_fn(eval_mode=True, swap=False):
     def confusion(model, loader, num_classes, device):
         if eval_mode:

@@ -29,15 +29,15 @@ def _line_verdict(model: Any, expected: nn.Module, wrong: dict[str, nn.Module]) 
     return f"got weights {got[0]} and bias {got[1]}; start from a fresh seed-42 model."
 
 
-def _reference_losses(epochs: int) -> tuple[nn.Module, list[float]]:
-    """The seed-42 L1/SGD line after ``epochs`` epochs, and its training loss in each epoch."""
+def _reference_losses(epochs: int) -> tuple[nn.Module, list[float], list[float]]:
+    """The seed-42 L1/SGD line after ``epochs`` epochs, its training loss and its test loss in each epoch."""
     from workflow_utils.engine import fit
     from workflow_utils.exercises._line import line_split
 
     model, optimizer = new_line_run()
-    X_train, y_train, _, _ = line_split()
-    history = fit(model, (X_train, y_train), nn.L1Loss(), optimizer, epochs)
-    return model, history.train_loss
+    X_train, y_train, X_test, y_test = line_split()
+    history = fit(model, (X_train, y_train), nn.L1Loss(), optimizer, epochs, val_data=(X_test, y_test))
+    return model, history.train_loss, history.val_loss
 
 
 def _epochs_300(model: Any, losses: Any = None) -> str | None:
@@ -55,7 +55,9 @@ def _epochs_300(model: Any, losses: Any = None) -> str | None:
         return f"pass the losses as a list of numbers, one per epoch (history.train_loss), got {type(losses).__name__}."
     if len(values) != 300:
         return f"your losses cover {len(values)} epochs, not 300: train for exactly 300 epochs (epochs=300)."
-    expected_model, expected = _reference_losses(300)
+    expected_model, expected, test_losses = _reference_losses(300)
+    if all(abs(got - want) <= 1e-4 for got, want in zip(values, test_losses)):
+        return "those are the test losses (history.val_loss); pass the training losses, history.train_loss."
     for epoch, (got, want) in enumerate(zip(values, expected)):
         if abs(got - want) > 1e-4:
             return (

@@ -76,7 +76,7 @@ def _precision_recall(fn: Any) -> str | None:
         return "pass your function itself (no parentheses)."
     for matrix, k in _MATRICES:
         got = fn(matrix.clone(), k)
-        if not isinstance(got, tuple) or len(got) != 2:
+        if not isinstance(got, (tuple, list)) or len(got) != 2:  # a list of two is a pair too
             return f"return a pair (precision, recall), got {got!r}."
         precision, recall = (float(v) for v in got)
         hits = matrix[k, k].item()
@@ -100,14 +100,24 @@ def _dropout_model() -> nn.Module:
         return nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Dropout(0.5), nn.Linear(32, 10))
 
 
+def _loader(seed: int):
+    """100 random 8x8 images in a real DataLoader of batches of 32 (the last holds 4), not shuffled.
+
+    A DataLoader, not a list of batches, so an answer may use len(loader.dataset) as 04 does.
+    """
+    from torch.utils.data import DataLoader, TensorDataset
+
+    g = torch.Generator().manual_seed(seed)
+    X, y = torch.randn(100, 1, 8, 8, generator=g), torch.randint(0, 10, (100,), generator=g)
+    return DataLoader(TensorDataset(X, y), batch_size=32)
+
+
 def _evaluate_fn(evaluate_accuracy: Any) -> str | None:
     from workflow_utils.evaluation import accuracy, predict
 
     if not callable(evaluate_accuracy):
         return "pass your function itself (no parentheses)."
-    g = torch.Generator().manual_seed(0)
-    X, y = torch.randn(100, 1, 8, 8, generator=g), torch.randint(0, 10, (100,), generator=g)
-    batches = [(X[i : i + 32], y[i : i + 32]) for i in range(0, 100, 32)]  # last batch holds 4
+    batches = _loader(0)
     model = _dropout_model()
     logits, labels = predict(_dropout_model(), batches)  # the package's eval-mode pass, as a reference
     expected = accuracy(logits.argmax(dim=1), labels)
@@ -137,9 +147,7 @@ def _confusion_fn(confusion: Any) -> str | None:
 
     if not callable(confusion):
         return "pass your function itself (no parentheses)."
-    g = torch.Generator().manual_seed(1)
-    X, y = torch.randn(100, 1, 8, 8, generator=g), torch.randint(0, 10, (100,), generator=g)
-    batches = [(X[i : i + 32], y[i : i + 32]) for i in range(0, 100, 32)]
+    batches = _loader(1)
     logits, labels = predict(_dropout_model(), batches)
     expected = confusion_matrix(logits.argmax(dim=1), labels, num_classes=10)
     model = _dropout_model()

@@ -26,7 +26,8 @@ def _load(path: Any) -> tuple[Any, str | None]:
     except Exception:  # noqa: BLE001 - any other refusal of the safe loader means the same thing here
         return None, (
             "the safe loader (weights_only=True) refuses this file: it holds pickled objects. "
-            "Save state_dict()s, numbers and plain dicts only."
+            "Save state_dict()s, Python numbers and plain dicts only (a NumPy number counts as an object: "
+            "float(x) makes it a Python one)."
         )
 
 
