@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -561,3 +563,31 @@ def test_amp_with_a_broadcasting_target_is_refused_too(line):
             1,
             amp=True,
         )
+
+
+def test_a_loss_that_explodes_without_nan_is_named(capsys):
+    """lr=1e6 on the straight line: the loss grows by orders of magnitude and stays finite; fit says so."""
+    torch.manual_seed(42)
+    X = torch.arange(0, 1, 0.02).unsqueeze(1)
+    y = 0.7 * X + 0.3
+    model = nn.Linear(1, 1)
+    history = fit(model, (X, y), nn.L1Loss(), torch.optim.SGD(model.parameters(), lr=1e6), 5)
+    losses = history.train_loss
+    assert all(math.isfinite(loss) for loss in losses) and history.stop_reason is None
+    # L1 with SGD jumps back and forth: a huge loss, then about the first one, and so on
+    assert losses[3] > 1e5 * losses[0] and losses[4] < 2 * losses[0]
+    expected = (
+        f"warning: the training loss grew from {losses[0]:.4g} (epoch 0) to {losses[3]:.4g} (epoch 3): "
+        "training diverged; try a learning rate about 10 times smaller."
+    )
+    assert history.warning == expected
+    assert capsys.readouterr().out.splitlines() == [expected]
+
+
+def test_a_loss_that_falls_gives_no_warning(capsys):
+    torch.manual_seed(42)
+    X = torch.arange(0, 1, 0.02).unsqueeze(1)
+    y = 0.7 * X + 0.3
+    model = nn.Linear(1, 1)
+    history = fit(model, (X, y), nn.L1Loss(), torch.optim.SGD(model.parameters(), lr=0.01), 20)
+    assert history.warning is None and capsys.readouterr().out == ""

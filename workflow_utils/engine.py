@@ -39,7 +39,9 @@ class History:
     """What ``fit`` measured, one entry per completed epoch.
 
     ``epochs`` holds epoch numbers (starting at ``start_epoch``); ``best_epoch`` is one of them, so with
-    ``start_epoch=5`` its loss is ``val_loss[best_epoch - 5]``. ``stop_reason`` says why training ended early.
+    ``start_epoch=5`` its loss is ``val_loss[best_epoch - 5]``. ``stop_reason`` says why training ended early;
+    ``warning`` is set (and printed) when the training loss ended 100 times above its first epoch's: a loss
+    that explodes without reaching NaN, usually a learning rate that is too high.
 
     Written by hand in 04_training_loop, "Loss curves" (lists of losses per epoch).
     """
@@ -53,6 +55,7 @@ class History:
     best_epoch: int | None = None  # the epoch number (as in ``epochs``) with the lowest val loss, not a list index
     best_val_loss: float | None = None
     stop_reason: str | None = None  # why training ended early, or None if it ran all epochs
+    warning: str | None = None  # set when the training loss ends 100 times above its first epoch's (diverged)
 
 
 # --- metrics: each returns the mean over one batch; fit weights batches by their size ------------
@@ -625,9 +628,33 @@ def fit(
         except KeyboardInterrupt:
             history.stop_reason = _interrupted_reason(history, epoch, timing, last_checkpoint_path)
             break
-    if history.stop_reason and is_main_process():
-        print(history.stop_reason)
+    history.warning = _diverging_warning(history)
+    _report_end(history)
     return history
+
+
+def _diverging_warning(history: History) -> str | None:
+    """A note when a training loss of the last two epochs is at least 100 times its first epoch's.
+
+    Two epochs, because a loss that diverges can also jump back and forth (L1 with SGD does).
+    """
+    losses = history.train_loss
+    if len(losses) < 2 or not all(math.isfinite(loss) for loss in losses):
+        return None
+    high = max(range(len(losses) - 2 if len(losses) > 2 else 1, len(losses)), key=losses.__getitem__)
+    if losses[high] <= 100 * losses[0]:
+        return None
+    return (
+        f"warning: the training loss grew from {losses[0]:.4g} (epoch {history.epochs[0]}) to {losses[high]:.4g} "
+        f"(epoch {history.epochs[high]}): training diverged; try a learning rate about 10 times smaller."
+    )
+
+
+def _report_end(history: History) -> None:
+    """Print why training stopped early and whether it diverged (once, on the main process)."""
+    for line in (history.stop_reason, history.warning):
+        if line and is_main_process():
+            print(line)
 
 
 _FIT_OPTIONS = """
