@@ -591,3 +591,15 @@ def test_a_loss_that_falls_gives_no_warning(capsys):
     model = nn.Linear(1, 1)
     history = fit(model, (X, y), nn.L1Loss(), torch.optim.SGD(model.parameters(), lr=0.01), 20)
     assert history.warning is None and capsys.readouterr().out == ""
+
+
+def test_a_run_stopped_for_inf_gets_the_stop_reason_only(capsys):
+    """MSE with lr=1.2 reaches inf: the stop reason already names the learning rate, so no second warning."""
+    torch.manual_seed(42)
+    X = torch.arange(0, 1, 0.02).unsqueeze(1)
+    y = 0.7 * X + 0.3
+    model = nn.Linear(1, 1)
+    history = fit(model, (X, y), nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=100.0), 100)
+    assert history.stop_reason is not None and "learning rate" in history.stop_reason
+    assert history.warning is None
+    assert capsys.readouterr().out.splitlines() == [history.stop_reason]

@@ -55,7 +55,7 @@ class History:
     best_epoch: int | None = None  # the epoch number (as in ``epochs``) with the lowest val loss, not a list index
     best_val_loss: float | None = None
     stop_reason: str | None = None  # why training ended early, or None if it ran all epochs
-    warning: str | None = None  # set when the training loss ends 100 times above its first epoch's (diverged)
+    warning: str | None = None  # the loss ended 100x above its first epoch's (diverged); None if stop_reason is set
 
 
 # --- metrics: each returns the mean over one batch; fit weights batches by their size ------------
@@ -628,7 +628,7 @@ def fit(
         except KeyboardInterrupt:
             history.stop_reason = _interrupted_reason(history, epoch, timing, last_checkpoint_path)
             break
-    history.warning = _diverging_warning(history)
+    history.warning = None if history.stop_reason else _diverging_warning(history)
     _report_end(history)
     return history
 
