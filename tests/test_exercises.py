@@ -1105,10 +1105,14 @@ def test_ex08_q1_accepts_the_makefiles_form_and_a_path_to_torchrun(capsys):
     for command in (f"OMP_NUM_THREADS=1 torchrun {rest}", f".venv/bin/torchrun {rest}", f".venv/bin/python -m torch.distributed.run {rest}"):  # fmt: skip
         assert verdict(ex08.q1, command, capsys=capsys)[0], command
     assert "start the command with torchrun" in verdict(ex08.q1, f"OMP_NUM_THREADS=1 python {rest}", capsys=capsys)[1]
+    out = verdict(ex08.q1, f"torchrun {rest} '", capsys=capsys)[1]  # a stray quote: our words, not shlex's
+    assert "never closed" in out and "raised" not in out
 
 
 def test_ex08_q2_accepts_a_list_as_well_as_a_tuple(capsys):
     import math
+
+    import numpy as np
 
     from workflow_utils.exercises import ex08
 
@@ -1117,4 +1121,6 @@ def test_ex08_q2_accepts_a_list_as_well_as_a_tuple(capsys):
         return [per_process, per_process * processes - n_images]
 
     assert verdict(ex08.q2, shares, capsys=capsys)[0]
+    assert verdict(ex08.q2, lambda n, p: np.array(shares(n, p)), capsys=capsys)[0]  # a NumPy pair is two numbers
     assert "round up" in verdict(ex08.q2, lambda n, p: [n // p, 0], capsys=capsys)[1]
+    assert "two numbers" in verdict(ex08.q2, lambda n, p: "629, 1", capsys=capsys)[1]

@@ -45,7 +45,11 @@ def _launcher_args(words: list[str]) -> list[str] | None:
 def _torchrun_command(command: Any) -> str | None:
     if not isinstance(command, str):
         return f"write the command as one string, as you would type it in a shell, got {type(command).__name__}."
-    launcher_args = _launcher_args(shlex.split(command))
+    try:
+        words = shlex.split(command)
+    except ValueError:  # shlex: "No closing quotation"
+        return "a quote in your command is never closed; remove it or close it, as a shell would need."
+    launcher_args = _launcher_args(words)
     if launcher_args is None:
         return "start the command with torchrun: it launches the processes and tells each its rank."
     from torch.distributed.run import get_args_parser
@@ -83,9 +87,10 @@ def _shares(shares: Any) -> str | None:
         sampler = DistributedSampler(range(n_images), num_replicas=processes, rank=0)
         expected = (sampler.num_samples, sampler.total_size - n_images)
         got = shares(n_images, processes)
-        if not isinstance(got, (tuple, list)) or len(got) != 2:
+        if isinstance(got, (str, bytes, dict, set)) or not hasattr(got, "__len__") or len(got) != 2:
             return "return two numbers: (images per process, images repeated)."
-        if tuple(got) != expected:
+        got = tuple(v.item() if hasattr(v, "item") else v for v in got)  # NumPy or torch numbers too
+        if got != expected:
             hint = " Every process gets the same number, so round up." if got[0] == n_images // processes else ""
             return f"for {n_images} images on {processes} processes you return {got}, DistributedSampler gives {expected}.{hint}"
     return None
@@ -135,7 +140,8 @@ q1 = Exercise(
     "ex08.q1",
     _torchrun_command,
     "torchrun --nproc_per_node=N scripts/train_digits.py, then the script's own flags; --batch-size is the global batch.",
-    'command = "torchrun --nproc_per_node=4 scripts/train_digits.py --epochs 10 --batch-size 128"\nex08.q1.check(command)',
+    'command = ("torchrun --nproc_per_node=4 scripts/train_digits.py "\n'
+    '           "--epochs 10 --batch-size 128")\nex08.q1.check(command)',
 )
 q2 = Exercise(
     "ex08.q2",
@@ -152,9 +158,10 @@ q3 = Exercise(
     "    sums = {name: torch.zeros_like(p) for name, p in model.named_parameters()}\n"
     "    for X_shard, y_shard in zip(X.chunk(processes), y.chunk(processes)):\n"
     "        model.zero_grad()\n"
-    "        loss_fn(model(X_shard), y_shard).backward()  # one process's backward pass\n"
+    "        loss_fn(model(X_shard), y_shard).backward()  # one process's pass\n"
     "        for name, p in model.named_parameters():\n"
     "            sums[name] += p.grad\n"
-    "    return {name: total / processes for name, total in sums.items()}  # what DDP's all-reduce does\n\n\n"
+    "    # the average: what DDP's all-reduce hands back to every process\n"
+    "    return {name: total / processes for name, total in sums.items()}\n\n\n"
     "ex08.q3.check(average_gradients)",
 )
