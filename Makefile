@@ -104,7 +104,8 @@ train-ddp: $(STAMP)
 
 # Two torchrun launches on this machine stand in for two machines (--nnodes=2, one process each, meeting at a
 # c10d rendezvous on 127.0.0.1:$(RDZV_PORT)), each in its own working folder, build/train-multinode/<date-time>/
-# node-a and node-b. Whichever joins first becomes rank 0 and writes the results into its folder; each says which.
+# node-a and node-b. The rendezvous numbers the nodes itself (not by start order): node 0 writes the results into its
+# folder, and each launch prints which node that is.
 # Same result as train-ddp. On real machines: the same command on each, with --rdzv-endpoint=FIRST_MACHINE:PORT.
 RDZV_PORT ?= 29400
 .PHONY: train-multinode

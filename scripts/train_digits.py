@@ -66,10 +66,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=42, help="seed for weights and data order (default 42)")
     parser.add_argument("--model", choices=sorted(MODELS), default="cnn", help="cnn (default) or mlp (no BatchNorm)")
     parser.add_argument(
-        "--data", type=Path, default=Path("data/digits"), help="digits image folder, written if missing"
+        "--data",
+        type=Path,
+        default=Path("data/digits"),
+        help="digits image folder, written if missing (default data/digits)",
     )
     parser.add_argument(
-        "--out", type=Path, default=Path("runs/digits"), help="a new or empty folder for metrics.csv and best.pth"
+        "--out",
+        type=Path,
+        default=Path("runs/digits"),
+        help="a new or empty folder for metrics.csv and best.pth (default runs/digits)",
     )
     parser.add_argument("--print-every", type=int, default=5, help="print a line every this many epochs (default 5)")
     parser.add_argument(

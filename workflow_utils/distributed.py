@@ -3,8 +3,8 @@
 ``torchrun --nproc_per_node=2 script.py`` starts the script twice and tells each copy its place through
 environment variables (``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT``).
 ``setup`` reads them and joins the process group (gloo on CPUs, NCCL on GPUs); ``fit`` then works
-unchanged on a ``DistributedDataParallel`` model: it averages its figures over the processes and
-prints and writes checkpoints on rank 0 only. Used in 08_scaling_up, "3. Two processes".
+unchanged on a ``DistributedDataParallel`` model: it adds up each process's loss and metric sums and
+image counts (so unequal validation shares weigh right) and prints and writes checkpoints on rank 0 only. Used in 08_scaling_up, "3. Two processes".
 Run as one plain process, every helper here falls back to world size 1 and rank 0.
 """
 
