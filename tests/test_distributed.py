@@ -306,6 +306,8 @@ def test_teardown_leaves_no_gloo_thread(tmp_path):
     for rank in (0, 1):
         result = torch.load(tmp_path / f"threads_{rank}.pt", weights_only=True)
         assert not result["dynamo_was_imported"]
+        if not result["running"]:  # PyTorch 2.8 (the floor) does not name gloo's threads yet: nothing to count
+            pytest.skip(f"this PyTorch ({torch.__version__}) does not name gloo's threads, so none can be counted")
         assert "gloo_tcp_loop" in result["running"]  # the group did run gloo's threads
         assert result["left"] == [], f"rank {rank}: gloo threads still running after teardown: {result['left']}"
 
@@ -377,3 +379,12 @@ def test_ex08_q3_averaged_gradients():
     assert "does not sum" in _verdict(ex08.q3, summed)[1]
     assert "equal consecutive shards" in _verdict(ex08.q3, first_shard_only)[1]
     assert "dict" in _verdict(ex08.q3, lambda *args: [1, 2])[1]
+
+
+def test_what_c_code_prints_while_connecting_goes_to_stderr(capfd):
+    """gloo in PyTorch 2.8 prints '[Gloo] Rank 0 is connected ...' on stdout; setup() sends it to stderr."""
+    with distributed._stdout_to_stderr():
+        os.write(1, b"[Gloo] Rank 0 is connected to 1 peer ranks.\n")
+    os.write(1, b"a result line\n")
+    out, err = capfd.readouterr()
+    assert out == "a result line\n" and err == "[Gloo] Rank 0 is connected to 1 peer ranks.\n"

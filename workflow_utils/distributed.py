@@ -10,10 +10,12 @@ Run as one plain process, every helper here falls back to world size 1 and rank 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import math
 import os
 import re
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -79,14 +81,38 @@ def setup(backend: str | None = None, join_timeout_s: float = 30.0) -> torch.dev
         importlib.import_module("torch._dynamo")
 
         store = _join(join_timeout_s)
-        dist.init_process_group(
-            backend,
-            store=store,
-            rank=int(os.environ["RANK"]),
-            world_size=int(os.environ["WORLD_SIZE"]),
-            device_id=device if device.type == "cuda" else None,
-        )
+        with _stdout_to_stderr():
+            dist.init_process_group(
+                backend,
+                store=store,
+                rank=int(os.environ["RANK"]),
+                world_size=int(os.environ["WORLD_SIZE"]),
+                device_id=device if device.type == "cuda" else None,
+            )
     return device
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Send what C++ code prints on standard output to standard error, for the duration of the block.
+
+    gloo in PyTorch 2.8 prints "[Gloo] Rank 0 is connected to 1 peer ranks ..." on stdout while the group
+    connects, from each process at once (lines cut into each other). A script's stdout carries its results,
+    which 08_scaling_up compares line by line, so that chatter goes to stderr instead.
+    """
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+        os.dup2(2, 1)
+    except OSError:  # no file descriptors 1 and 2 (a GUI process on Windows): nothing to send anywhere
+        yield
+        return
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _join(timeout_s: float) -> dist.Store:
