@@ -40,9 +40,9 @@ lock: $(STAMP)
 		--python-version 3.11 --generate-hashes --upgrade --custom-compile-command "make lock" -o requirements.txt
 
 # Throwaway environments (build/matrix/): the lock, the newest releases pyproject.toml allows on the newest
-# Python, and every floor on the lowest Python; unit tests and strict nbval in each, then one table.
-# MATRIX="lock newest" runs a subset (CI runs those two).
-MATRIX ?= lock newest floors
+# Python, every floor on the lowest Python, and the newest releases on Python 3.12; unit tests and strict
+# nbval in each, then one table. MATRIX="lock newest" runs a subset (CI runs those two).
+MATRIX ?= lock newest floors py312
 test-matrix: $(STAMP)
 	$(BIN)/python scripts/test_matrix.py $(MATRIX) $(if $(PYTEST_ARGS),--pytest-args "$(PYTEST_ARGS)",)
 

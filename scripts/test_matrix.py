@@ -1,13 +1,14 @@
 """The version matrix (`make test-matrix`): the same tests in throwaway environments, one table.
 
-    python scripts/test_matrix.py lock newest floors [--pytest-args "-k env_check"]
+    python scripts/test_matrix.py lock newest floors py312 [--pytest-args "-k env_check"]
 
 Each environment is a fresh virtual environment under build/matrix/NAME:
 
 - lock:   Python 3.11 with requirements.txt, the lock that `make install` installs;
 - newest: the newest Python (3.13) with the newest releases that pyproject.toml's ranges allow;
 - floors: the lowest supported Python (3.10) with every direct dependency at its pyproject floor
-  (`uv pip compile --resolution lowest-direct`; what they pull in resolves as usual).
+  (`uv pip compile --resolution lowest-direct`; what they pull in resolves as usual);
+- py312:  Python 3.12, between them, with the newest releases.
 
 In each, the package is installed editable without dependencies and `make test`'s command runs: the unit
 tests and strict nbval over every notebook. pip reads no configuration file (PIP_CONFIG_FILE=/dev/null) and
@@ -33,7 +34,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "build" / "matrix"
-PYTHONS = {"lock": "3.11", "newest": "3.13", "floors": "3.10"}
+PYTHONS = {"lock": "3.11", "newest": "3.13", "floors": "3.10", "py312": "3.12"}
 SHOWN = ["torch", "torchvision", "numpy", "matplotlib", "scikit-learn", "pillow", "ipywidgets", "jupyterlab", "nbval"]
 # Transport settings only; anything that picks packages (indexes, find-links, constraints) is dropped.
 PIP_KEEP = {"PIP_CERT", "PIP_CLIENT_CERT", "PIP_DEFAULT_TIMEOUT", "PIP_TIMEOUT", "PIP_PROXY", "PIP_RETRIES"}
@@ -89,7 +90,7 @@ def install(name: str, python: Path, log, env: dict[str, str]) -> bool:
     steps = []
     if name == "lock":
         steps.append([*pip, "-r", "requirements.txt"])
-    elif name == "newest":
+    elif name in ("newest", "py312"):
         steps.append([*pip, "--upgrade", "pip"])
         steps.append([*pip, "-e", ".[lab,test]"])  # a fresh environment: pip picks the newest allowed
     else:
