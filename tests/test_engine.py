@@ -565,13 +565,17 @@ def test_amp_with_a_broadcasting_target_is_refused_too(line):
         )
 
 
-def test_a_loss_that_explodes_without_nan_is_named(capsys):
-    """lr=1e6 on the straight line: the loss grows by orders of magnitude and stays finite; fit says so."""
+def _line_history(loss_fn: nn.Module, lr: float, epochs: int):
+    """A seed-42 nn.Linear fitted to the straight line y = 0.7x + 0.3 with SGD; its History."""
     torch.manual_seed(42)
     X = torch.arange(0, 1, 0.02).unsqueeze(1)
-    y = 0.7 * X + 0.3
     model = nn.Linear(1, 1)
-    history = fit(model, (X, y), nn.L1Loss(), torch.optim.SGD(model.parameters(), lr=1e6), 5)
+    return fit(model, (X, 0.7 * X + 0.3), loss_fn, torch.optim.SGD(model.parameters(), lr=lr), epochs)
+
+
+def test_a_loss_that_explodes_without_nan_is_named(capsys):
+    """lr=1e6 on the straight line: the loss grows by orders of magnitude and stays finite; fit says so."""
+    history = _line_history(nn.L1Loss(), lr=1e6, epochs=5)
     losses = history.train_loss
     assert all(math.isfinite(loss) for loss in losses) and history.stop_reason is None
     # L1 with SGD jumps back and forth: a huge loss, then about the first one, and so on
@@ -585,21 +589,13 @@ def test_a_loss_that_explodes_without_nan_is_named(capsys):
 
 
 def test_a_loss_that_falls_gives_no_warning(capsys):
-    torch.manual_seed(42)
-    X = torch.arange(0, 1, 0.02).unsqueeze(1)
-    y = 0.7 * X + 0.3
-    model = nn.Linear(1, 1)
-    history = fit(model, (X, y), nn.L1Loss(), torch.optim.SGD(model.parameters(), lr=0.01), 20)
+    history = _line_history(nn.L1Loss(), lr=0.01, epochs=20)
     assert history.warning is None and capsys.readouterr().out == ""
 
 
 def test_a_run_stopped_for_inf_gets_the_stop_reason_only(capsys):
-    """MSE with lr=1.2 reaches inf: the stop reason already names the learning rate, so no second warning."""
-    torch.manual_seed(42)
-    X = torch.arange(0, 1, 0.02).unsqueeze(1)
-    y = 0.7 * X + 0.3
-    model = nn.Linear(1, 1)
-    history = fit(model, (X, y), nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=100.0), 100)
+    """MSE with lr=100 reaches inf: the stop reason already names the learning rate, so no second warning."""
+    history = _line_history(nn.MSELoss(), lr=100.0, epochs=100)
     assert history.stop_reason is not None and "learning rate" in history.stop_reason
     assert history.warning is None
     assert capsys.readouterr().out.splitlines() == [history.stop_reason]
