@@ -36,7 +36,7 @@ endif
 
 # Refresh the lock to today's releases for the course's Python (3.11) on every platform, with hashes.
 lock: $(STAMP)
-	$(BIN)/python -m uv pip compile pyproject.toml --extra lab --extra test --extra ui --universal \
+	$(BIN)/python -m uv pip compile pyproject.toml --extra lab --extra test --extra ui --extra book --universal \
 		--python-version 3.11 --generate-hashes --upgrade --custom-compile-command "make lock" -o requirements.txt
 
 # Throwaway environments (build/matrix/): the lock, the newest releases pyproject.toml allows on the newest

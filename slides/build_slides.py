@@ -30,6 +30,9 @@ from pathlib import Path
 
 import nbformat
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import static_view  # noqa: E402  (slides/static_view.py, shared with the book)
+
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 REVEAL_VERSION = "4.6.1"
@@ -105,46 +108,6 @@ def _copy_once(source: Path, target: Path) -> None:
     marker.write_text(str(source))
 
 
-WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
-
-
-def _widgets_as_pictures(nb) -> None:
-    """A deck has no kernel: show each widget's last picture, drop progress bars, name the rest.
-
-    The pictures come from the widget state that JupyterLab or nbconvert saved in the notebook.
-    """
-    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
-
-    def models(model_id):  # a widget and everything inside it, depth first
-        model = state.get(model_id.removeprefix("IPY_MODEL_"), {})
-        yield model
-        for child in model.get("state", {}).get("children", []):
-            yield from models(child)
-
-    for cell in nb.cells:
-        kept = []
-        for output in cell.get("outputs", []):
-            view = output.get("data", {}).get(WIDGET_VIEW)
-            if view:
-                parts = list(models(view["model_id"]))
-                pictures = [
-                    buffer["data"]
-                    for part in parts
-                    if part.get("model_name") == "ImageModel"
-                    for buffer in part.get("buffers", [])
-                    if buffer.get("path") == ["value"] and buffer.get("encoding") == "base64"
-                ]
-                if pictures:
-                    output["data"] = {"image/png": pictures[-1]}
-                elif any(part.get("model_name") == "FloatProgressModel" for part in parts):
-                    continue  # a finished progress bar says nothing on a slide
-            kept.append(output)
-        if "outputs" in cell:
-            cell["outputs"] = kept
-    nb.metadata.pop("widgets", None)
-
-
 def _exporter(asset_prefix: str):
     from nbconvert import SlidesExporter
     from traitlets.config import Config
@@ -176,7 +139,7 @@ def build(notebooks: list[Path], out: Path) -> list[Path]:
         prefix = "../" if subfolder else ""
         exporter = exporters.setdefault(prefix, _exporter(prefix))
         nb = nbformat.read(notebook, as_version=4)
-        _widgets_as_pictures(nb)
+        static_view.for_readers(nb)
         body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": notebook.stem}})
         deck = out / subfolder / f"{notebook.stem}.slides.html"
         deck.parent.mkdir(parents=True, exist_ok=True)

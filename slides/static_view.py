@@ -1,0 +1,98 @@
+"""A notebook as a reader sees it without a kernel: the decks (``make slides``) and the book
+(``make book``) both start from this.
+
+* every widget becomes the last picture it drew (from the widget state saved in the notebook), and
+  a finished progress bar is dropped;
+* comments meant for our tools (``# nbval-ignore-output: ...``, ``# noqa: ...``) are taken out of
+  the code shown;
+* each figure gets the alt text written in its cell's metadata, ``{"mystnb": {"image": {"alt": ...}}}``,
+  the key myst-nb reads for the book (``figure_alt`` reads it; ``tests/test_alt_text.py`` checks
+  every figure has one).
+
+The notebook file itself is never changed: these functions edit the ``nbformat`` node they are given.
+"""
+
+from __future__ import annotations
+
+import re
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+# whole lines and trailing comments addressed to nbval and ruff, not to the reader
+_TOOL_LINE = re.compile(r"^\s*# nbval-[\w-]+:.*(?:\n|$)", re.MULTILINE)
+_TOOL_TAIL = re.compile(r"\s+# noqa(?::[ \w,]*)?$", re.MULTILINE)
+
+
+def figure_alt(cell) -> str | None:
+    """The alt text of the figures a cell draws, or None when its metadata gives none."""
+    alt = cell.get("metadata", {}).get("mystnb", {}).get("image", {}).get("alt")
+    return alt.strip() if isinstance(alt, str) and alt.strip() else None
+
+
+def _widget_models(state: dict, model_id: str):
+    """A widget and every widget inside it, depth first."""
+    model = state.get(model_id.removeprefix("IPY_MODEL_"), {})
+    yield model
+    for child in model.get("state", {}).get("children", []):
+        yield from _widget_models(state, child)
+
+
+def widget_picture(nb, output) -> str | None:
+    """The base64 PNG a widget output showed last, or None (not a widget, or one with no picture)."""
+    view = output.get("data", {}).get(WIDGET_VIEW)
+    if not view:
+        return None
+    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    pictures = [
+        buffer["data"]
+        for part in _widget_models(state, view["model_id"])
+        if part.get("model_name") == "ImageModel"
+        for buffer in part.get("buffers", [])
+        if buffer.get("path") == ["value"] and buffer.get("encoding") == "base64"
+    ]
+    return pictures[-1] if pictures else None
+
+
+def widgets_as_pictures(nb, note_html: str | None = None) -> int:
+    """Replace each widget output by its last picture; return how many were replaced.
+
+    ``note_html``, when given, is shown under each picture (the book says the widget is live in
+    JupyterLab). Progress bars are dropped: a finished bar says nothing to a reader.
+    """
+    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    replaced = 0
+    for cell in nb.cells:
+        kept = []
+        for output in cell.get("outputs", []):
+            view = output.get("data", {}).get(WIDGET_VIEW)
+            if view:
+                picture = widget_picture(nb, output)
+                if picture:
+                    output["data"] = {"image/png": picture}
+                    output["metadata"] = {}
+                    kept.append(output)
+                    replaced += 1
+                    if note_html:
+                        kept.append({"output_type": "display_data", "metadata": {}, "data": {"text/html": note_html}})
+                    continue
+                parts = list(_widget_models(state, view["model_id"]))
+                if any(part.get("model_name") == "FloatProgressModel" for part in parts):
+                    continue
+            kept.append(output)
+        if "outputs" in cell:
+            cell["outputs"] = kept
+    nb.metadata.pop("widgets", None)
+    return replaced
+
+
+def without_tool_comments(source: str) -> str:
+    """Code as a reader should see it: no lines or trailing comments addressed to nbval or ruff."""
+    return _TOOL_TAIL.sub("", _TOOL_LINE.sub("", source))
+
+
+def for_readers(nb, widget_note_html: str | None = None) -> None:
+    """Apply everything above to a notebook node, in place."""
+    widgets_as_pictures(nb, widget_note_html)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.source = without_tool_comments(cell.source)
