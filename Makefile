@@ -7,7 +7,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb notebooks/solutions/*.ipynb))
 # JupyterLab refuses to run as root unless told it may.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
 
-.PHONY: install lock lab lint test test-matrix test-robust test-ui test-wheel bench notebooks slides clean
+.PHONY: install lock lab lint test test-matrix test-robust test-ui test-wheel bench notebooks slides book book-pdf clean
 
 install: $(STAMP)
 
@@ -85,7 +85,7 @@ test-wheel: $(STAMP)
 # JupyterLab (started by `make lab`) and the slide decks in headless Chromium: Debian's chromium and
 # chromium-driver, driven by Selenium (the ui extra). Screenshots of every check go to build/ui/.
 # Without a browser the tests skip with the reason, or fail when CI=true.
-test-ui: $(STAMP) slides
+test-ui: $(STAMP) slides book-pdf
 	$(BIN)/python -c "import selenium" 2>/dev/null || $(BIN)/python -m pip install -e ".[ui]"
 	$(PARALLEL_ENV) $(BIN)/python -m pytest tests/ui -p no:cacheprovider $(PYTEST_ARGS)
 
@@ -130,6 +130,15 @@ notebooks: $(STAMP)
 # A reveal.js deck per notebook in build/slides/ (open index.html); no network needed to show them.
 slides: $(STAMP)
 	$(BIN)/python slides/build_slides.py --out build/slides
+
+# The series as a website in build/book/ (open index.html, or serve the folder from any static host), built
+# from the notebooks as stored, with no re-execution: strict nbval already proves their outputs. No network.
+book: $(STAMP)
+	$(BIN)/python book/build_book.py --out build/book
+
+# The whole book as one PDF, build/book/pytorch-workflow.pdf, printed by headless Chromium.
+book-pdf: book
+	$(BIN)/python book/build_book.py --out build/book --pdf
 
 clean:
 	rm -rf build notebooks/models notebooks/data .pytest_cache

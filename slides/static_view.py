@@ -7,7 +7,8 @@
   the code shown;
 * each figure gets the alt text written in its cell's metadata, ``{"mystnb": {"image": {"alt": ...}}}``,
   the key myst-nb reads for the book (``figure_alt`` reads it; ``tests/test_alt_text.py`` checks
-  every figure has one).
+  every figure has one); ``for_readers`` also copies it to each picture output's
+  ``metadata["image/png"]["alt"]``, where the deck template reads it.
 
 The notebook file itself is never changed: these functions edit the ``nbformat`` node they are given.
 """
@@ -96,3 +97,7 @@ def for_readers(nb, widget_note_html: str | None = None) -> None:
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.source = without_tool_comments(cell.source)
+            alt = figure_alt(cell)
+            for output in cell.get("outputs", []) if alt else ():
+                if "image/png" in output.get("data", {}):  # where an nbconvert template can read it
+                    output.setdefault("metadata", {}).setdefault("image/png", {})["alt"] = alt
