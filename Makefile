@@ -59,7 +59,7 @@ lab: $(STAMP) $(LAB_SETTINGS)
 	$(BIN)/jupyter lab $(LAB_DEFAULTS) $(ROOT_FLAG) $(LAB_ARGS)
 
 $(LAB_SETTINGS): lab-settings/overrides.json $(STAMP)
-	mkdir -p $(@D) && cp lab-settings/overrides.json $@
+	$(BIN)/python scripts/install_lab_settings.py --prefix $(VENV)
 
 # Parallel runs give each process one math thread: two processes with several spinning
 # OpenMP threads each on a 2-core machine slow every training step down tenfold or more.
