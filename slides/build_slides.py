@@ -16,21 +16,16 @@ unpacked into this Python environment (``<sys.prefix>/share/pytorch-workflow/``)
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
 import html
-import io
 import os
 import shutil
 import sys
-import tarfile
-import tempfile
-import urllib.request
 from pathlib import Path
 
 import nbformat
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import npm_package  # noqa: E402  (slides/npm_package.py)
 import static_view  # noqa: E402  (slides/static_view.py, shared with the book)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,35 +56,7 @@ def install_reveal() -> Path:
         return home
     if os.environ.get("REVEAL_JS_DIR"):
         sys.exit(f"REVEAL_JS_DIR={home} holds no reveal.js 4 (expected dist/reveal.js and plugin/notes/notes.js).")
-    registry = os.environ.get("NPM_CONFIG_REGISTRY", "https://registry.npmjs.org").rstrip("/")
-    url = f"{registry}/reveal.js/-/reveal.js-{REVEAL_VERSION}.tgz"
-    try:
-        with urllib.request.urlopen(url, timeout=60) as response:
-            tarball = response.read()
-    except OSError as err:
-        sys.exit(
-            f"could not download reveal.js {REVEAL_VERSION} from {url} ({err}).\n"
-            "Connect to the network once and run `make slides` again (the copy is kept afterwards), or set "
-            "REVEAL_JS_DIR to an unpacked reveal.js 4 folder, e.g. from `npm pack reveal.js@4.6.1`."
-        )
-    digest = base64.b64encode(hashlib.sha512(tarball).digest()).decode()
-    if digest != REVEAL_SHA512:
-        sys.exit(f"the reveal.js download from {url} does not match its pinned SHA-512; not using it.")
-    home.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=home.parent) as tmp:
-        unpacked = Path(tmp) / "reveal.js"
-        with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz") as archive:
-            for member in archive.getmembers():
-                name = member.name.removeprefix("package/")
-                if member.isfile() and name.startswith(REVEAL_PARTS) and ".." not in Path(name).parts:
-                    target = unpacked / name
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    target.write_bytes(archive.extractfile(member).read())
-        if not _reveal_ok(home):  # another build may have finished first
-            shutil.rmtree(home, ignore_errors=True)
-            unpacked.rename(home)
-    print(f"reveal.js {REVEAL_VERSION} installed in {home}")
-    return home
+    return npm_package.install("reveal.js", REVEAL_VERSION, REVEAL_SHA512, REVEAL_PARTS, home)
 
 
 def mathjax_home() -> Path:
