@@ -115,6 +115,50 @@ def screenshot(driver, name: str, show=None) -> Path:
     return path
 
 
+AXE_VERSION = "4.14.1"
+# the "integrity" field of axe-core 4.14.1 in the npm registry
+AXE_SHA512 = "FHfa+lmNjQZfJz1q8wKqIDwC6DExcHt/pkjNQb09a3NPjCKg2rhu5qb2S4r76ASyFNNtuFooJpZe37OgudVGtQ=="
+
+
+def axe_source() -> str:
+    """axe-core's script, fetched from the npm registry once (pinned SHA-512) and kept in this venv."""
+    sys.path.insert(0, str(ROOT / "slides"))
+    import npm_package
+
+    folder = npm_package.install("axe-core", AXE_VERSION, AXE_SHA512, ("axe.min.js", "LICENSE"))
+    return (folder / "axe.min.js").read_text(encoding="utf-8")
+
+
+AXE_RUN_JS = """
+const [context, options, done] = arguments;
+axe.run(context || document, options).then(r => done(r.violations.map(v => ({
+    id: v.id, impact: v.impact, help: v.help,
+    nodes: v.nodes.slice(0, 5).map(n => ({target: n.target.join(' '), summary: n.failureSummary})),
+}))), e => done([{id: 'axe-error', impact: 'critical', help: String(e), nodes: []}]));
+"""
+
+
+def axe_violations(driver, impacts=("critical", "serious"), context=None, options=None) -> list[dict]:
+    """Run axe-core (WCAG 2 A and AA rules) on the page the browser shows; the violations of ``impacts``.
+
+    Each violation is ``{"id", "impact", "help", "nodes": [{"target", "summary"}]}`` (the first five
+    nodes). ``context`` is a CSS selector to check only part of the page; ``options`` axe's run options.
+    """
+    driver.set_script_timeout(120)  # axe takes a few seconds on a long page
+    if not driver.execute_script("return typeof axe !== 'undefined'"):
+        driver.execute_script(axe_source())
+    run_options = options or {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
+    violations = driver.execute_async_script(AXE_RUN_JS, context, run_options)
+    return [v for v in violations if v["impact"] in impacts]
+
+
+def describe_violations(violations: list[dict]) -> str:
+    """One line per violation, for an assertion message."""
+    return "\n".join(
+        f"{v['impact']} {v['id']}: {v['help']} at " + "; ".join(n["target"] for n in v["nodes"]) for v in violations
+    )
+
+
 def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.25) -> Any:
     """Poll ``condition`` until it returns something truthy; fail naming ``what`` after ``timeout`` s."""
     deadline = time.monotonic() + timeout
