@@ -1,0 +1,247 @@
+"""Build the series as an offline website (``make book``) and one PDF (``make book-pdf``).
+
+    python book/build_book.py --out build/book          # build/book/index.html
+    python book/build_book.py --out build/book --pdf    # also build/book/pytorch-workflow.pdf
+
+The notebooks are used as stored, never re-executed (strict nbval already proves their outputs).
+Each is staged in ``<out>-work/src/`` as a reader sees it without a kernel (slides/static_view.py:
+widgets become their last picture with a note that they are live in JupyterLab, tool comments
+go), its instructor-notes cells become a marked "Instructor notes" box, and its headings are
+shifted so each page has one h1. The start page is 00_start_here plus README.md's "For students"
+and "For instructors" sections, read from README.md at build time. Sphinx (myst-nb,
+sphinx-book-theme; settings in book/conf.py) writes the website; for the PDF, Sphinx's
+``singlehtml`` builder writes the whole series on one page into ``<out>-work/print/`` and headless
+Chromium prints it. No page asks the network for anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOK = ROOT / "book"
+sys.path.insert(0, str(ROOT / "slides"))
+import static_view  # noqa: E402  (slides/ is not a package)
+
+NOTEBOOKS = ROOT / "notebooks"
+START = "00_start_here"
+LESSONS = [
+    "01_data",
+    "02_model",
+    "03_loss_and_optimizer",
+    "04_training_loop",
+    "05_evaluation",
+    "06_save_and_load",
+    "07_putting_it_all_together",
+    "08_scaling_up",
+]
+SOLUTIONS = [f"{name}_solutions" for name in LESSONS]
+README_SECTIONS = ("For students", "For instructors")
+PDF_NAME = "pytorch-workflow.pdf"
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+WIDGET_NOTE = (
+    '<p class="widget-note">This is a live widget in JupyterLab (<code>make lab</code>): '
+    "the picture is what it showed last when the notebook was run.</p>"
+)
+NOTES_LEAD = "**Instructor notes.**"
+_FENCE = re.compile(r"^\s*(```|~~~)")
+_HEADING = re.compile(r"^(#{1,6})(\s)")
+
+
+class BookError(Exception):
+    """A problem with the inputs, reported in one line."""
+
+
+def notebook_paths() -> dict[str, Path]:
+    """Every notebook the book needs, by staged name; BookError naming the first one missing."""
+    paths = {"index": NOTEBOOKS / f"{START}.ipynb"}
+    paths.update({name: NOTEBOOKS / f"{name}.ipynb" for name in LESSONS})
+    paths.update({f"solutions/{name}": NOTEBOOKS / "solutions" / f"{name}.ipynb" for name in SOLUTIONS})
+    for path in paths.values():
+        if not path.is_file():
+            raise BookError(f"{path.relative_to(ROOT)} is missing: the book needs every notebook of the series")
+    return paths
+
+
+def readme_sections(readme: Path, titles=README_SECTIONS) -> str:
+    """The markdown of README.md's ``## <title>`` sections, in the order given; BookError if one is absent."""
+    text = readme.read_text(encoding="utf-8")
+    parts = []
+    for title in titles:
+        match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", text, re.MULTILINE | re.DOTALL)
+        if not match:
+            raise BookError(f"README.md has no '## {title}' section for the start page")
+        parts.append(f"## {title}\n{match.group(1).rstrip()}\n")
+    return "\n".join(parts)
+
+
+def map_headings(source: str, change) -> str:
+    """Apply ``change(level) -> level`` to every markdown heading outside fenced code."""
+    lines, fenced = [], False
+    for line in source.split("\n"):
+        if _FENCE.match(line):
+            fenced = not fenced
+        match = None if fenced else _HEADING.match(line)
+        if match:
+            line = "#" * change(len(match.group(1))) + line[len(match.group(1)) :]
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def one_title(nb) -> None:
+    """Keep the first h1 as the page title; a later h1 (``# Part 2 · ...``) and everything under it go one level down."""
+    seen_title = demote = False
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+
+        def change(level: int) -> int:
+            nonlocal seen_title, demote
+            if level == 1 and not seen_title:
+                seen_title = True
+                return 1
+            if level == 1:
+                demote = True
+            return min(level + 1, 6) if demote else level
+
+        cell.source = map_headings(cell.source, change)
+
+
+def mark_instructor_notes(nb) -> int:
+    """Turn each instructor-notes cell into a MyST admonition the book styles; return how many."""
+    count = 0
+    for cell in nb.cells:
+        if cell.cell_type != "markdown" or cell.metadata.get("slideshow", {}).get("slide_type") != "notes":
+            continue
+        body = cell.source.strip()
+        body = body[len(NOTES_LEAD) :].lstrip() if body.startswith(NOTES_LEAD) else body
+        cell.source = f"::::{{admonition}} Instructor notes\n:class: instructor-notes\n{body}\n::::"
+        count += 1
+    return count
+
+
+def reader_notebook(path: Path):
+    """A notebook as the book shows it (see the module docstring)."""
+    nb = nbformat.read(path, as_version=4)
+    static_view.for_readers(nb, widget_note_html=WIDGET_NOTE)
+    mark_instructor_notes(nb)
+    one_title(nb)
+    nb.metadata.pop("jupytext", None)
+    return nb
+
+
+def write_if_changed(path: Path, text: str) -> None:
+    """Write only what changed, so Sphinx rebuilds only those pages."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        path.write_text(text, encoding="utf-8")
+
+
+def toctree(entries, caption: str | None = None) -> str:
+    options = ":maxdepth: 1\n" + (f":caption: {caption}\n" if caption else "")
+    return "```{toctree}\n" + options + "\n" + "\n".join(entries) + "\n```\n"
+
+
+def stage(src: Path) -> list[Path]:
+    """Write the book's sources into ``src``; return the files written."""
+    paths = notebook_paths()
+    written = []
+    for name, path in paths.items():
+        nb = reader_notebook(path)
+        if name == "index":
+            extra = readme_sections(ROOT / "README.md")
+            extra += "\n## The lessons\n\n" + toctree([*LESSONS, "solutions/index"])
+            nb.cells.append(nbformat.v4.new_markdown_cell(extra))
+        target = src / f"{name}.ipynb"
+        write_if_changed(target, nbformat.writes(nbformat.from_dict(nb)))  # static_view adds plain dicts
+        written.append(target)
+    solutions = src / "solutions" / "index.md"
+    write_if_changed(
+        solutions,
+        "# Solutions\n\nA worked solution to every exercise, one notebook per lesson. "
+        "Try each exercise first, then compare.\n\n" + toctree(SOLUTIONS),
+    )
+    written.append(solutions)
+    for stale in src.rglob("*"):  # a notebook renamed or removed must not stay in the book
+        if stale.is_file() and stale not in written:
+            stale.unlink()
+    return written
+
+
+def sphinx(builder: str, src: Path, out: Path, doctrees: Path) -> None:
+    """Run sphinx-build; warnings are errors (-W), all reported before it stops (--keep-going)."""
+    command = [sys.executable, "-m", "sphinx", "-b", builder, "-q", "-W", "--keep-going", "-j", "2"]
+    command += ["-c", str(BOOK), "-d", str(doctrees), str(src), str(out)]
+    if subprocess.run(command, cwd=ROOT).returncode:
+        raise BookError(f"sphinx-build -b {builder} failed (its messages are above)")
+
+
+def print_pdf(page: Path, pdf: Path) -> None:
+    """Print one HTML page to PDF with headless Chromium (A4; margins and breaks from book.css)."""
+    if not CHROMIUM.is_file():
+        raise BookError(f"{CHROMIUM} not found: install chromium (or point CHROMIUM= at it) to print the PDF")
+    with tempfile.TemporaryDirectory(prefix="book-chromium-") as profile:
+        command = [
+            str(CHROMIUM),
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-dev-shm-usage",
+            f"--user-data-dir={profile}",
+            "--no-pdf-header-footer",
+            "--run-all-compositor-stages-before-draw",
+            "--virtual-time-budget=20000",
+            f"--print-to-pdf={pdf}",
+            page.as_uri(),
+        ]
+        pdf.unlink(missing_ok=True)
+        result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    if result.returncode or not pdf.is_file():
+        raise BookError(f"chromium could not print {page}: {result.stderr.strip()[-500:]}")
+
+
+def build(out: Path, pdf: bool) -> None:
+    work = out.parent / f"{out.name}-work"
+    started = time.monotonic()
+    stage(work / "src")
+    sphinx("html", work / "src", out, work / "doctrees")
+    print(f"book: {out / 'index.html'} ({time.monotonic() - started:.1f} s)")
+    if pdf:
+        started = time.monotonic()
+        # into the work folder: myst-nb writes a jupyter_execute/ folder next to the output folder
+        sphinx("singlehtml", work / "src", work / "print", work / "doctrees-print")
+        print_pdf(work / "print" / "index.html", out / PDF_NAME)
+        size = (out / PDF_NAME).stat().st_size / 1e6
+        print(f"book: {out / PDF_NAME} ({size:.1f} MB, {time.monotonic() - started:.1f} s)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "build" / "book", help="output folder")
+    parser.add_argument("--pdf", action="store_true", help=f"also print <out>/{PDF_NAME}")
+    args = parser.parse_args(argv)
+    out = args.out.resolve()
+    if out in (ROOT, NOTEBOOKS, BOOK) or ROOT.is_relative_to(out):
+        parser.error(f"--out {args.out} would overwrite the project; choose a folder such as build/book")
+    try:
+        build(out, args.pdf)
+    except BookError as error:
+        print(f"build_book.py: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""Sphinx settings for the book (`make book`); book/build_book.py passes this folder as ``-c``.
+
+The source folder is the staging copy build_book.py writes (notebooks as readers see them, plus the
+start page and the solutions page). Nothing here may make a page fetch anything from the network.
+"""
+
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+project = "PyTorch Workflow"
+author = "the PyTorch Workflow contributors"
+copyright = "the PyTorch Workflow contributors"
+language = "en"
+
+extensions = ["myst_nb"]
+# The stored outputs are the book: strict nbval already proves they are what the code prints.
+nb_execution_mode = "off"
+# no widget outputs are left (static_view turns them into pictures), so no widget JavaScript from a CDN
+nb_ipywidgets_js = {}
+# notebooks only; the start page and the solutions page are staged as notebooks/markdown too
+source_suffix = {".ipynb": "myst-nb", ".md": "myst-nb"}
+myst_enable_extensions = ["colon_fence"]
+myst_heading_anchors = 3
+exclude_patterns = ["_build", "**.ipynb_checkpoints"]
+# Headings inside the stream of notebook cells start at h2 after the title; any level jump is ours to fix.
+suppress_warnings: list[str] = []
+
+html_theme = "sphinx_book_theme"
+html_title = "PyTorch Workflow"
+html_static_path = [str(HERE / "_static")]
+html_css_files = ["book.css"]
+html_copy_source = False
+html_show_sourcelink = False
+html_show_sphinx = False
+html_last_updated_fmt = None
+html_theme_options = {
+    "use_download_button": False,
+    "use_fullscreen_button": False,
+    "use_repository_button": False,
+    "use_issues_button": False,
+    "use_edit_page_button": False,
+    "use_source_button": False,
+    "launch_buttons": {},
+    "show_toc_level": 2,
+    "home_page_in_toc": True,
+    "navigation_with_keys": False,
+    "pygments_light_style": "a11y-high-contrast-light",
+    "pygments_dark_style": "a11y-high-contrast-dark",
+}
+pygments_style = "a11y-high-contrast-light"
