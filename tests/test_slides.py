@@ -31,11 +31,53 @@ def test_every_cell_has_slide_metadata(path):
     assert kinds[0] == "slide"
 
 
-@pytest.mark.parametrize("path", MAIN, ids=lambda p: p.name)
-def test_every_lesson_has_instructor_notes(path):
+def sections_without_notes(cells) -> list[str]:
+    """The headings of the "slide" sections that have no notes cell before the next section."""
+    missing, heading, noted = [], None, True
+    for cell in cells:
+        kind = cell["metadata"]["slideshow"]["slide_type"]
+        if kind == "slide":
+            if not noted:
+                missing.append(heading)
+            lines = "".join(cell["source"]).strip().splitlines() or ["(empty cell)"]
+            heading = next((line for line in lines if line.startswith("#")), lines[0]).lstrip("# ").strip()
+            noted = False
+        elif kind == "notes":
+            noted = True
+    if not noted:
+        missing.append(heading)
+    return missing
+
+
+def test_sections_without_notes_finds_the_bare_section():
+    """The check below can fail: a section with no notes cell is named, a noted one is not."""
+
+    def cell(kind, text):
+        return {"metadata": {"slideshow": {"slide_type": kind}}, "source": [text]}
+
+    cells = [
+        cell("slide", "# Title"),
+        cell("notes", "**Instructor notes.** x"),
+        cell("slide", "## Bare"),
+        cell("-", "y"),
+    ]
+    assert sections_without_notes(cells) == ["Bare"]
+    assert sections_without_notes(cells[:2]) == []
+
+
+@pytest.mark.parametrize("path", MAIN + SOLUTIONS, ids=lambda p: p.name)
+def test_every_section_has_instructor_notes(path):
+    """Each "slide" section (lessons and solutions) carries speaker notes for the instructor."""
     cells = json.loads(path.read_text())["cells"]
     notes = [c for c in cells if c["metadata"]["slideshow"]["slide_type"] == "notes"]
-    assert notes and all("".join(c["source"]).startswith("**Instructor notes.**") for c in notes)
+    assert notes, f"{path.name} has no notes cells"
+    assert all("".join(c["source"]).startswith("**Instructor notes.**") for c in notes), (
+        f"{path.name}: every notes cell starts with **Instructor notes.**"
+    )
+    bare = [c for c in notes if len("".join(c["source"]).removeprefix("**Instructor notes.**").strip()) < 40]
+    assert not bare, f"{path.name}: a notes cell says too little to help an instructor: {bare[0]['source']}"
+    missing = sections_without_notes(cells)
+    assert not missing, f"{path.name}: sections with no notes cell before the next section: {missing}"
 
 
 @pytest.fixture(scope="module")
