@@ -56,7 +56,8 @@ def install_reveal() -> Path:
         return home
     if os.environ.get("REVEAL_JS_DIR"):
         sys.exit(f"REVEAL_JS_DIR={home} holds no reveal.js 4 (expected dist/reveal.js and plugin/notes/notes.js).")
-    return npm_package.install("reveal.js", REVEAL_VERSION, REVEAL_SHA512, REVEAL_PARTS, home)
+    hint = "Or set REVEAL_JS_DIR to an unpacked reveal.js 4 folder, e.g. from `npm pack reveal.js@4.6.1`."
+    return npm_package.install("reveal.js", REVEAL_VERSION, REVEAL_SHA512, REVEAL_PARTS, home, offline_hint=hint)
 
 
 def mathjax_home() -> Path:

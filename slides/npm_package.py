@@ -25,13 +25,15 @@ def home(name: str, version: str) -> Path:
     return Path(sys.prefix) / "share" / "pytorch-workflow" / f"{name}-{version}"
 
 
-def install(name: str, version: str, sha512: str, parts: tuple[str, ...], target: Path | None = None) -> Path:
+def install(
+    name: str, version: str, sha512: str, parts: tuple[str, ...], target: Path | None = None, offline_hint: str = ""
+) -> Path:
     """Unpack the files of ``name@version`` whose paths start with one of ``parts`` into ``target``.
 
     ``sha512`` is the base64 digest of the tarball, the "integrity" field the registry publishes
     (without its ``sha512-`` prefix). Returns ``target`` (default :func:`home`); when the first of
     ``parts`` is already there, nothing is downloaded. Exits with one line when the download fails or
-    does not match the digest.
+    does not match the digest; ``offline_hint`` is added to the message (another way to get the files).
     """
     target = target or home(name, version)
     if (target / parts[0]).exists():
@@ -44,7 +46,7 @@ def install(name: str, version: str, sha512: str, parts: tuple[str, ...], target
     except OSError as err:
         sys.exit(
             f"could not download {name} {version} from {url} ({err}); connect to the network once "
-            "(the copy is kept afterwards)."
+            f"(the copy is kept afterwards).{' ' + offline_hint if offline_hint else ''}"
         )
     digest = base64.b64encode(hashlib.sha512(tarball).digest()).decode()
     if digest != sha512:
