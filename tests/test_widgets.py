@@ -162,3 +162,48 @@ def test_the_explorer_calls_its_held_out_curve_test_loss(line):
     explorer = LearningRateExplorer(*line, epochs=5)
     legend = explorer.figure.axes[0].get_legend()
     assert [t.get_text() for t in legend.get_texts()] == ["train loss", "test loss"]
+
+
+def _visible_epoch_ticks(ax):
+    """The epoch-axis tick values a reader sees (matplotlib also keeps ticks just outside the axes)."""
+    low, high = ax.get_xlim()
+    return [tick for tick in ax.get_xticks() if low <= tick <= high]
+
+
+def test_live_plot_labels_whole_epochs_only(line):
+    X_train, y_train, X_test, y_test = line
+    live = LiveLossPlot(every=1)
+    torch.manual_seed(42)
+    model = LinearRegressionModel()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    fit(model, (X_train, y_train), nn.L1Loss(), optimizer, 4, val_data=(X_test, y_test), on_epoch_end=live)
+    ax = live.last_figure.axes[0]
+    live.last_figure.canvas.draw()
+    labels = [label.get_text() for label in ax.get_xticklabels() if label.get_text()]
+    ticks = _visible_epoch_ticks(ax)
+    assert ticks and all(tick == int(tick) for tick in ticks), ticks
+    assert labels and all(label.lstrip("−-").isdigit() for label in labels), labels  # "1", "2", never "1.5"
+    # the same four epochs on matplotlib's default axis get half epochs: the case this guards against
+    import matplotlib.pyplot as plt
+
+    fig, plain = plt.subplots()
+    plain.plot(live.history.epochs, live.history.train_loss)
+    assert any(tick != int(tick) for tick in _visible_epoch_ticks(plain))
+    plt.close(fig)
+    assert all(tick == int(tick) for tick in _visible_epoch_ticks(live.final_figure().axes[0]))  # the static one too
+
+
+def test_live_plot_is_short_enough_for_a_720_pixel_screen(line):
+    X_train, y_train, X_test, y_test = line
+    live = LiveLossPlot(every=1)
+    torch.manual_seed(42)
+    model = LinearRegressionModel()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    fit(model, (X_train, y_train), nn.L1Loss(), optimizer, 2, val_data=(X_test, y_test), on_epoch_end=live)
+    width, height = _png_size(live.image.value)
+    # about 600 x 300 px: JupyterLab at 1280 x 720 shows about 590 px of notebook, the progress bar needs some
+    assert height <= 320 and width >= 500, (width, height)
+    assert [text.get_text() for text in live.last_figure.axes[0].get_legend().get_texts()] == [
+        "train loss",
+        "validation loss",
+    ]

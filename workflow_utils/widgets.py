@@ -13,7 +13,9 @@ import io
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import torch
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from torch import nn
 
 from workflow_utils.engine import History, fit
@@ -45,12 +47,22 @@ def _png_size(png: bytes) -> tuple[int, int]:
     return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
 
 
+# The live plot's size in inches (600 x 300 px at 100 dpi): with the progress bar and the printed lines
+# under it, it fits a 1280 x 720 projector screen in JupyterLab; plot_loss_curves' 6 x 4 did not.
+LIVE_FIGSIZE = (6, 3)
+
+
 def _waiting_figure(title: str) -> Figure:
-    """An empty loss plot the size of ``plot_loss_curves``' figure, shown until the first redraw."""
-    fig, ax = plt.subplots(figsize=(6, 4))  # plot_loss_curves' size, so the picture does not jump
+    """An empty loss plot the size of the live plot's redraws, shown until the first redraw."""
+    fig, ax = plt.subplots(figsize=LIVE_FIGSIZE)  # the redraws' size, so the picture does not jump
     ax.set(xlabel="epoch", ylabel="loss", title=title)
     ax.text(0.5, 0.5, "waiting for the first epochs…", ha="center", va="center", color="gray", transform=ax.transAxes)
     return fig
+
+
+def _whole_epochs(ax: Axes) -> None:
+    """Tick the epoch axis at whole epochs only: after 4 epochs matplotlib would label 1.5, 2.5, ..."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 class LearningRateExplorer(widgets.VBox):
@@ -205,6 +217,7 @@ class LiveLossPlot(widgets.VBox):
             raise ValueError(f"every must be a positive int, got {every!r}; try every=1.")
         self.every, self.title, self.updates = every, title, 0
         self.history: History | None = None
+        self.last_figure: Figure | None = None
         self.image = widgets.Image(format="png")
         _show(self.image, _waiting_figure(title))  # an empty plot, not a broken-image icon, until the first redraw
         super().__init__([self.image])
@@ -213,13 +226,23 @@ class LiveLossPlot(widgets.VBox):
         self.history = history
         if len(history.epochs) % self.every == 0:  # after every `every` epochs, so a run of 20 ends drawn
             self.updates += 1
-            _show(self.image, plot_loss_curves(history, title=self.title))
+            self.last_figure = self.figure(history)  # kept (closed) so tests can read what was shown
+            _show(self.image, self.last_figure)
+
+    def figure(self, history: History) -> Figure:
+        """The live picture of ``history``: its loss curves, LIVE_FIGSIZE, one tick per whole epoch or fewer."""
+        fig, ax = plt.subplots(figsize=LIVE_FIGSIZE)
+        plot_loss_curves(history, ax=ax, title=self.title)
+        _whole_epochs(ax)
+        return fig
 
     def final_figure(self) -> Figure:
         """The loss curves of the whole run, as a static figure."""
         if self.history is None:
             raise ValueError("no epochs seen yet; pass this object to fit as on_epoch_end first.")
-        return plot_loss_curves(self.history, title=self.title.replace(" (live)", ""))
+        fig = plot_loss_curves(self.history, title=self.title.replace(" (live)", ""))
+        _whole_epochs(fig.axes[0])
+        return fig
 
     def __repr__(self) -> str:
         return f"LiveLossPlot(every={self.every})"
