@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import html
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -35,6 +36,8 @@ REVEAL_VERSION = "4.6.1"
 REVEAL_SHA512 = "1CW0auaXNPmwmvQ7TwpszwVxMi2Xr5cTS3J3EBC/HHgbPF32Dn7aiu/LKWDOGjMbaDwKQiGmfqcoGQ74HUHCMw=="
 REVEAL_PARTS = ("dist/", "plugin/notes/", "LICENSE")  # all a deck loads, plus the licence
 MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe"
+# what nbconvert's HTML exporter writes into every <img> that has no alt text
+NO_ALT_PLACEHOLDER = ' alt="No description has been provided for this image"'
 
 
 def reveal_home() -> Path:
@@ -102,6 +105,7 @@ def build(notebooks: list[Path], out: Path) -> list[Path]:
     _copy_once(mathjax_home(), out / "mathjax")
     exporters = {}
     decks = []
+    titles = {}
     for notebook in notebooks:
         subfolder = "solutions" if notebook.parent.name == "solutions" else ""
         prefix = "../" if subfolder else ""
@@ -109,27 +113,92 @@ def build(notebooks: list[Path], out: Path) -> list[Path]:
         nb = nbformat.read(notebook, as_version=4)
         static_view.for_readers(nb)
         body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": notebook.stem}})
+        body = body.replace(NO_ALT_PLACEHOLDER, "")  # a figure without alt text is found, not papered over
         deck = out / subfolder / f"{notebook.stem}.slides.html"
         deck.parent.mkdir(parents=True, exist_ok=True)
         deck.write_text(body, encoding="utf-8")
         decks.append(deck)
+        titles[deck] = notebook_title(nb, notebook.stem)
         print(f"wrote {deck.relative_to(out).as_posix()}")
-    _write_index(out, decks)
+    _write_index(out, [(deck, titles[deck]) for deck in decks])
     return decks
 
 
-def _write_index(out: Path, decks: list[Path]) -> None:
-    items = "\n".join(
-        f'<li><a href="{html.escape(d.relative_to(out).as_posix())}">{html.escape(d.stem.removesuffix(".slides"))}</a></li>'
-        for d in decks
+def notebook_title(nb, stem: str) -> str:
+    """The notebook's first H1 as plain text (code marks dropped), its number in front if the H1 lacks it."""
+    heading = next(
+        (
+            line[2:].strip()
+            for cell in nb.cells
+            if cell.cell_type == "markdown"
+            for line in cell.source.splitlines()
+            if line.startswith("# ")
+        ),
+        stem,
     )
-    (out / "index.html").write_text(
-        '<!DOCTYPE html>\n<html lang="en">\n<meta charset="utf-8">\n<title>PyTorch Workflow slides</title>\n'
-        "<h1>PyTorch Workflow slides</h1>\n<p>Arrow keys move between slides, S opens the speaker view "
-        "with notes, F goes full screen, Esc shows an overview.</p>\n"
-        f"<ul>\n{items}\n</ul>\n</html>\n",
-        encoding="utf-8",
-    )
+    title = re.sub(r"[`*_]", "", heading)
+    number = stem.split("_")[0]
+    return title if not number.isdigit() or number in title else f"{number} · {title}"
+
+
+INDEX_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>PyTorch Workflow slides</title>
+<style>
+body {{ font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; line-height: 1.5;
+  color: #1a1a1a; background: #fff; max-width: 46rem; margin: 2rem auto; padding: 0 1.25rem; }}
+h1 {{ font-size: 1.9rem; margin-bottom: 0.5rem; }}
+h2 {{ font-size: 1.3rem; margin-top: 2rem; border-bottom: 1px solid #ccc; }}
+ul.decks {{ list-style: none; padding: 0; }}
+ul.decks li {{ margin: 0.4rem 0; }}
+a {{ color: #0645ad; }}
+a:visited {{ color: #5a2d91; }}
+a:focus-visible {{ outline: 3px solid #0645ad; outline-offset: 2px; }}
+kbd {{ font-family: ui-monospace, monospace; border: 1px solid #888; border-radius: 3px; padding: 0 0.3em;
+  background: #f5f5f5; }}
+.keys {{ background: #f5f5f5; padding: 0.75rem 1rem; border-radius: 4px; }}
+.keys ul {{ margin: 0.25rem 0 0; padding-left: 1.25rem; }}
+</style>
+</head>
+<body>
+<main>
+<h1>PyTorch Workflow slides</h1>
+<p>One deck per notebook. The decks work offline: open them from this folder, no network needed.</p>
+<section class="keys" aria-labelledby="keys">
+<h2 id="keys" style="margin-top: 0; border: 0;">Presenting a deck</h2>
+<ul>
+<li><kbd>→</kbd> / <kbd>←</kbd>: next / previous slide; <kbd>↓</kbd> / <kbd>↑</kbd>: the rest of a long slide</li>
+<li><kbd>S</kbd>: speaker view, with the instructor notes and the next slide</li>
+<li><kbd>F</kbd>: full screen</li>
+<li><kbd>Esc</kbd>: overview of all slides</li>
+</ul>
+</section>
+{sections}
+</main>
+</body>
+</html>
+"""
+
+
+def _write_index(out: Path, decks: list[tuple[Path, str]]) -> None:
+    """``out/index.html``: the lesson decks and the solution decks, each named by its notebook's title."""
+    sections = []
+    for heading, ident, in_solutions in (("Lessons", "lessons", False), ("Solutions", "solutions", True)):
+        items = [
+            f'<li><a href="{html.escape(deck.relative_to(out).as_posix())}">{html.escape(title)}</a></li>'
+            for deck, title in decks
+            if (deck.parent.name == "solutions") == in_solutions
+        ]
+        if items:
+            sections.append(
+                f'<h2 id="{ident}">{heading}</h2>\n<ul class="decks" aria-labelledby="{ident}">\n'
+                + "\n".join(items)
+                + "\n</ul>"
+            )
+    (out / "index.html").write_text(INDEX_PAGE.format(sections="\n".join(sections)), encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> None:
