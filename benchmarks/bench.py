@@ -233,7 +233,9 @@ def bench_notebooks(paths: list[Path]) -> list[Row]:
     return rows
 
 
-# 08 starts four more Python processes (its script, torchrun and two workers) and compiles a model.
+# 08 starts ten more Python processes and compiles a model: its script; a two-process torchrun job
+# whose worker is killed and restarted (torchrun, two workers, two restarted workers); and two
+# one-worker torchrun launches as two machines (two torchruns, two workers).
 NOTEBOOK_LIMITS = {"08_scaling_up.ipynb": 40.0}
 
 
