@@ -55,6 +55,8 @@ WIDGET_NOTE = (
 NOTES_LEAD = "**Instructor notes.**"
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _HEADING = re.compile(r"^(#{1,6})(\s)")
+# sections about the whole lesson, not its part 2, though they come after it
+LESSON_WIDE = re.compile(r"^##\s+(Recap|Exercises)\b")
 
 
 class BookError(Exception):
@@ -68,7 +70,8 @@ def notebook_paths() -> dict[str, Path]:
     paths.update({f"solutions/{name}": NOTEBOOKS / "solutions" / f"{name}.ipynb" for name in SOLUTIONS})
     for path in paths.values():
         if not path.is_file():
-            raise BookError(f"{path.relative_to(ROOT)} is missing: the book needs every notebook of the series")
+            shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+            raise BookError(f"{shown} is missing: the book needs every notebook of the series")
     return paths
 
 
@@ -85,27 +88,30 @@ def readme_sections(readme: Path, titles=README_SECTIONS) -> str:
 
 
 def map_headings(source: str, change) -> str:
-    """Apply ``change(level) -> level`` to every markdown heading outside fenced code."""
+    """Apply ``change(level, line) -> level`` to every markdown heading outside fenced code."""
     lines, fenced = [], False
     for line in source.split("\n"):
         if _FENCE.match(line):
             fenced = not fenced
         match = None if fenced else _HEADING.match(line)
         if match:
-            line = "#" * change(len(match.group(1))) + line[len(match.group(1)) :]
+            line = "#" * change(len(match.group(1)), line) + line[len(match.group(1)) :]
         lines.append(line)
     return "\n".join(lines)
 
 
 def one_title(nb) -> None:
-    """Keep the first h1 as the page title; a later h1 (``# Part 2 · ...``) and everything under it go one level down."""
+    """Keep the first h1 as the page title; a later h1 (``# Part 2 · ...``) and the sections under it
+    go one level down, up to the lesson-wide ``## Recap`` or ``## Exercises``."""
     seen_title = demote = False
     for cell in nb.cells:
         if cell.cell_type != "markdown":
             continue
 
-        def change(level: int) -> int:
+        def change(level: int, line: str) -> int:
             nonlocal seen_title, demote
+            if LESSON_WIDE.match(line):
+                demote = False
             if level == 1 and not seen_title:
                 seen_title = True
                 return 1
@@ -129,10 +135,41 @@ def mark_instructor_notes(nb) -> int:
     return count
 
 
+def widgets_as_text(nb, state: dict) -> int:
+    """A widget with no picture (the training-step stepper: buttons and a table) becomes the text it
+    showed last, its buttons named, and the live-widget note; return how many. (static_view leaves
+    such a widget as a widget view, which a page without a kernel shows as nothing.)"""
+    replaced = 0
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            view = output.get("data", {}).get(static_view.WIDGET_VIEW)
+            if not view:
+                continue
+            parts = list(static_view._widget_models(state, view["model_id"]))
+            texts = [
+                p["state"]["value"] for p in parts if p.get("model_name") == "HTMLModel" and p["state"].get("value")
+            ]
+            buttons = [p["state"].get("description") for p in parts if p.get("model_name") == "ButtonModel"]
+            named = ", ".join(f"<code>{b}</code>" for b in buttons if b)
+            note = (
+                WIDGET_NOTE
+                if not named
+                else WIDGET_NOTE.replace(
+                    "the picture is what it showed last", f"its buttons ({named}) step it; this is what it showed last"
+                )
+            )
+            output["data"] = {"text/html": "\n".join(texts) + "\n" + note}
+            output["metadata"] = {}
+            replaced += 1
+    return replaced
+
+
 def reader_notebook(path: Path):
     """A notebook as the book shows it (see the module docstring)."""
     nb = nbformat.read(path, as_version=4)
+    state = nb.metadata.get("widgets", {}).get(static_view.WIDGET_STATE, {}).get("state", {})
     static_view.for_readers(nb, widget_note_html=WIDGET_NOTE)
+    widgets_as_text(nb, state)
     mark_instructor_notes(nb)
     one_title(nb)
     nb.metadata.pop("jupytext", None)

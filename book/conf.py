@@ -49,3 +49,27 @@ html_theme_options = {
     "pygments_dark_style": "a11y-high-contrast-dark",
 }
 pygments_style = "a11y-high-contrast-light"
+# the theme otherwise starts with an empty mode and logs a console error before falling back to "auto";
+# light is the mode whose contrast the tests check with axe
+html_context = {"default_mode": "light"}
+templates_path = [str(HERE / "_templates")]
+
+# The theme's sidebar folds a page's sub-pages (the solutions) under a <summary> holding only a
+# chevron icon, which has no name for a screen reader (axe: summary-name). Name it after the build.
+SUMMARY = '<summary><span class="toctree-toggle" role="presentation">'
+NAMED_SUMMARY = (
+    '<summary aria-label="Show or hide the pages in this section"><span class="toctree-toggle" role="presentation">'
+)
+
+
+def name_summaries(app, exception) -> None:
+    if exception is not None or app.builder.format != "html":
+        return
+    for page in Path(app.outdir).rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        if SUMMARY in text:
+            page.write_text(text.replace(SUMMARY, NAMED_SUMMARY), encoding="utf-8")
+
+
+def setup(app):
+    app.connect("build-finished", name_summaries)
