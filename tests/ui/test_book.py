@@ -222,6 +222,36 @@ def test_search_works_from_disk(book_browser, built):
     assert [u for u in uikit.requested_urls(book_browser) if u.startswith(NETWORK)] == []
 
 
+def test_search_works_from_a_static_server(built):
+    """The folder served as it is by a static host (here Python's http.server on the loopback)."""
+    import functools
+    import threading
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(built)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    driver = uikit.chromium(1280, 900)
+    try:
+        driver.get(f"http://127.0.0.1:{server.server_port}/search.html?q=residuals")
+        hits = uikit.wait_for(
+            lambda: driver.execute_script(
+                "return [...document.querySelectorAll('#search-results a')].map(a => a.getAttribute('href'))"
+            ),
+            30,
+            "search results for 'residuals' from the server",
+        )
+        assert any("05_evaluation.html" in href for href in hits), f"05 not among the results: {hits}"
+        assert uikit.severe_console_messages(driver) == []
+    finally:
+        driver.quit()
+        server.shutdown()
+        server.server_close()
+
+
 def test_screenshots(book_browser, built):
     """Pictures for a person to look at: a lesson, a figure, an exercise, the solutions page."""
     from selenium.webdriver.common.by import By
