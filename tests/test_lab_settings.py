@@ -19,6 +19,11 @@ def test_overrides_save_widget_state_and_skip_the_news():
     settings = json.loads(OVERRIDES.read_text(encoding="utf-8"))
     assert settings[WIDGETS_PLUGIN] == {"saveState": True}  # reopened notebooks show their widgets
     assert settings["@jupyterlab/apputils-extension:notification"]["fetchNews"] == "false"
+    # long code lines wrap instead of scrolling sideways on a 1280 x 720 projector (tests/ui/test_lab.py)
+    assert settings["@jupyterlab/notebook-extension:tracker"]["codeCellConfig"] == {
+        "lineNumbers": False,
+        "lineWrap": True,
+    }
 
 
 def test_the_widget_setting_exists_in_the_installed_extension():
@@ -29,6 +34,9 @@ def test_the_widget_setting_exists_in_the_installed_extension():
         pytest.skip(f"{schema} not found: jupyterlab_widgets is not installed here")
     properties = json.loads(schema.read_text(encoding="utf-8"))["properties"]
     assert properties["saveState"]["type"] == "boolean"
+    notebook = Path(sys.prefix, "share/jupyter/lab/schemas/@jupyterlab/notebook-extension/tracker.json")
+    default = json.loads(notebook.read_text(encoding="utf-8"))["properties"]["codeCellConfig"]["default"]
+    assert set(default) == {"lineNumbers", "lineWrap"}  # ours replaces this whole object: keep every key
 
 
 def test_the_script_copies_the_file_into_a_new_prefix(tmp_path):

@@ -209,7 +209,11 @@ class LiveLossPlot(widgets.VBox):
     """A ``fit(..., on_epoch_end=...)`` callback that redraws the loss curves after every ``every`` epochs.
 
     Display it before calling ``fit``. Without a notebook frontend nothing is drawn live; call
-    ``final_figure()`` afterwards for the static plot.
+    ``final_figure()`` afterwards for the static plot. The picture is 6 x 3 in (about 600 x 300 px at
+    100 dpi, ``LIVE_FIGSIZE``), so it fits a 1280 x 720 screen in JupyterLab with its progress bar;
+    the epoch axis is ticked at whole epochs only. ``last_figure`` is the latest redraw (closed).
+    Used in 04_training_loop, "Training the CNN properly", and 07_putting_it_all_together.
+    Raises ValueError for ``every`` that is not a positive int.
     """
 
     def __init__(self, every: int = 1, title: str = "Loss curves (live)") -> None:
@@ -230,7 +234,10 @@ class LiveLossPlot(widgets.VBox):
             _show(self.image, self.last_figure)
 
     def figure(self, history: History) -> Figure:
-        """The live picture of ``history``: its loss curves, LIVE_FIGSIZE, one tick per whole epoch or fewer."""
+        """The live picture of ``history``: its loss curves at ``LIVE_FIGSIZE``, ticked at whole epochs.
+
+        Raises ValueError (from ``plot_loss_curves``) for an empty history.
+        """
         fig, ax = plt.subplots(figsize=LIVE_FIGSIZE)
         plot_loss_curves(history, ax=ax, title=self.title)
         _whole_epochs(ax)
