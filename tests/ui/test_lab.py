@@ -214,3 +214,180 @@ def _text_of(cell: dict) -> str:
 
 def _joined(text: str | list[str]) -> str:
     return text if isinstance(text, str) else "".join(text)
+
+
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+@pytest.mark.notebook(EXPLORER)
+def test_reopened_notebook_shows_its_widgets_not_model_not_found(lab):
+    """Saved, closed and reopened (a new kernel): the explorer shows its last picture, not an error.
+
+    JupyterLab saves widget state only with lab-settings/overrides.json's ``saveState``; without it
+    the reopened notebook says "Error displaying widget: model not found".
+    """
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    state = lab.ran(EXPLORER)
+    shown = lab.find_cell("LearningRateExplorer(X_train")
+    (view,) = [
+        output["data"][WIDGET_VIEW]
+        for output in state["cells"][shown]["outputs"]
+        if WIDGET_VIEW in output.get("data", {})
+    ]
+    lab.menu("File", "Save Notebook")
+    uikit.wait_for(lambda: not lab.state()["dirty"], 30, f"{EXPLORER} to be saved")
+    saved = nbformat.read(lab.server.root / EXPLORER, as_version=4)
+    models = saved.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    lab.menu("File", "Close Tab")
+    uikit.wait_for(lambda: lab.state() is None, 30, f"the {EXPLORER} tab to close")
+    lab.open(EXPLORER)  # a fresh page and a new kernel, as the next morning
+
+    def settled():  # a widget view that renders shows its picture; a failed one says so in text
+        text = lab.page_text()
+        failed = [failure for failure in ("Error displaying widget", "model not found") if failure in text]
+        try:
+            images = lab.driver.execute_script(IMAGES_JS, lab.cell_node(shown))
+        except StaleElementReferenceException:  # JupyterLab redrew the cell while we looked
+            return None
+        return failed or [image for image in images if image["loaded"]]
+
+    uikit.wait_for(settled, 60, "the reopened explorer to show its picture or an error")
+    time.sleep(1)
+    node = lab.cell_node(shown)
+    uikit.screenshot(lab.driver, "lab-03-reopened-explorer", show=node)
+    text = lab.page_text()
+    assert [failure for failure in (*WIDGET_FAILURES, "model not found") if failure in text] == []
+    (image,) = lab.driver.execute_script(IMAGES_JS, node)
+    assert_shown_at_drawn_size(image, "the reopened explorer's last picture")
+    assert broken_images(lab) == []
+    assert view["model_id"] in models, "the saved notebook lacks the state of the explorer this run showed"
+
+
+@pytest.fixture
+def small_screen(lab):
+    """The shared Chromium as a 1280 x 720 projector for one test (``lab.zoom``: the page zoom), then back."""
+    size = lab.driver.execute_script("return [window.innerWidth, window.innerHeight]")
+
+    def zoom(factor: float) -> None:  # Ctrl + in a 1280 x 720 window: fewer, larger CSS pixels
+        lab.driver.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {
+                "width": round(1280 / factor),
+                "height": round(720 / factor),
+                "deviceScaleFactor": factor,
+                "mobile": False,
+            },
+        )
+
+    lab.zoom = zoom
+    zoom(1)
+    yield lab
+    lab.driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": False},
+    )
+    lab.driver.execute_script("window.jupyterapp.shell.presentationMode = false")
+
+
+# What a projector shows of one cell: its code box (needed vs shown width) and the notebook's visible height.
+CELL_FIT_JS = """
+const nb = window.jupyterapp.shell.currentWidget.content, cell = nb.widgets[arguments[0]].node;
+const code = cell.querySelector('.jp-InputArea-editor .cm-scroller');
+const wide = [...cell.querySelectorAll('.jp-OutputArea *')].filter(
+  e => e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).overflowX !== 'visible');
+return {code: [code.scrollWidth, code.clientWidth], wideOutputs: wide.map(e => e.className.toString()),
+        visible: nb.node.clientHeight, window: window.innerHeight};
+"""
+
+
+@pytest.mark.notebook(TRAINING)
+@pytest.mark.parametrize(
+    ("presenting", "zoom"), [(False, 1), (True, 1), (True, 1.25)], ids=["plain", "presenting", "presenting-zoom125"]
+)
+def test_at_1280x720_the_stepper_fits_and_the_live_plot_fits(small_screen, presenting, zoom):
+    """A 1280 x 720 projector, file browser open: no sideways scrolling in the stepper, and the live
+    plot (with its progress bar) fits the notebook's visible height, in Presentation Mode and at 125 %
+    zoom (two presses of Ctrl +) too. Long code lines wrap (lab-settings/overrides.json)."""
+    lab = small_screen
+    lab.ran(TRAINING)
+    lab.zoom(zoom)
+    lab.driver.execute_script("window.jupyterapp.shell.presentationMode = arguments[0]", presenting)
+    mode = ("presenting" if presenting else "plain") + f"-zoom{round(zoom * 100)}"
+    stepper = lab.find_cell("TrainingStepper(stepper_model")
+    time.sleep(1)  # Presentation Mode changes font sizes: let the editor measure itself again
+    fit = lab.driver.execute_script(CELL_FIT_JS, stepper)
+    uikit.screenshot(lab.driver, f"lab-04-1280x720-{mode}-stepper", show=lab.cell_node(stepper))
+    problems = []  # every misfit at once, so one run shows them all
+    needed, shown = fit["code"]
+    if needed > shown:
+        problems.append(f"the stepper's code needs {needed} px but its box is {shown} px: it scrolls sideways")
+    if fit["wideOutputs"]:
+        problems.append(f"the stepper's buttons or table scroll sideways: {fit['wideOutputs']}")
+    live = lab.find_cell("live_plot = LiveLossPlot(every=4)")
+    node = lab.cell_node(live)
+    (image,) = lab.driver.execute_script(IMAGES_JS, node)
+    heights = lab.driver.execute_script(
+        "const bar = arguments[0].querySelector('.widget-hprogress, progress');"
+        "return [bar && bar.getBoundingClientRect().height,"
+        "        arguments[0].querySelector('.jp-Cell-outputArea').getBoundingClientRect().height]",
+        node,
+    )
+    fit = lab.driver.execute_script(CELL_FIT_JS, live)
+    uikit.screenshot(lab.driver, f"lab-04-1280x720-{mode}-live-plot", show=node)
+    height, (bar, outputs), visible = image["shown"][1], heights, fit["visible"]
+    assert bar, "no progress bar under the live plot"
+    if height > fit["window"]:
+        problems.append(f"the live plot is {height:.0f} px tall, the window {fit['window']} px")
+    if height + bar > visible:  # the plot and the progress bar, watched together as it trains
+        problems.append(
+            f"the live plot ({height:.0f} px) and its progress bar ({bar:.0f} px) need more than the "
+            f"{visible} px of notebook the screen shows (all outputs: {outputs:.0f} px)"
+        )
+    assert problems == []
+
+
+def test_view_appearance_menu_has_the_presenting_entries_the_readme_names(lab):
+    """README's "Presenting live in JupyterLab" names these entries: they must be where it says."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    lab.open(EXPLORER)
+    lab.menu("View", "Appearance")
+    items = "//ul[contains(@class,'lm-Menu-content')]/li[contains(@class,'lm-Menu-item')]"
+
+    def entries():
+        found = {}
+        for item in lab.driver.find_elements(By.XPATH, items):
+            label = item.find_element(By.CSS_SELECTOR, ".lm-Menu-itemLabel").text
+            if label:
+                shortcut = item.find_element(By.CSS_SELECTOR, ".lm-Menu-itemShortcut").text
+                found[label] = (shortcut, item.get_attribute("aria-checked"))
+        return found if "Presentation Mode" in found else None
+
+    found = uikit.wait_for(entries, 10, "the View > Appearance submenu")
+    uikit.screenshot(lab.driver, "lab-view-appearance-menu")
+    ActionChains(lab.driver).send_keys(Keys.ESCAPE).send_keys(Keys.ESCAPE).perform()
+    uikit.wait_for(lambda: not lab.driver.find_elements(By.CSS_SELECTOR, ".lm-Menu"), 10, "the menus to close")
+    left_collapsed = "return window.jupyterapp.shell.leftCollapsed"
+    assert lab.driver.execute_script(left_collapsed) is False  # the file browser is open
+    lab.driver.find_element(By.CSS_SELECTOR, ".jp-Notebook").click()
+    ActionChains(lab.driver).key_down(Keys.CONTROL).send_keys("b").key_up(Keys.CONTROL).perform()
+    uikit.wait_for(lambda: lab.driver.execute_script(left_collapsed), 10, "Ctrl+B to hide the file browser")
+    uikit.screenshot(lab.driver, "lab-ctrl-b-hides-the-file-browser")
+    assert found["Presentation Mode"][0] == ""
+    assert found["Simple Interface"][0] == "Ctrl+Shift+D"
+    assert found["Show Left Sidebar"] == ("Ctrl+B", "true")  # the file browser is open until toggled off
+    readme = (uikit.ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("**Presenting live in JupyterLab.**") :].split("\n\n")[0]
+    for entry in (
+        "View → Appearance",
+        "Presentation",
+        "Simple Interface",
+        "Ctrl+Shift+D",
+        "Show Left Sidebar",
+        "Ctrl+B",
+    ):
+        assert entry in section, f"README's presenting steps do not name {entry!r}"
