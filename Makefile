@@ -136,8 +136,8 @@ slides: $(STAMP)
 book: $(STAMP)
 	$(BIN)/python book/build_book.py --out build/book
 
-# The whole book as one PDF, build/book/pytorch-workflow.pdf, printed by headless Chromium.
-book-pdf: book
+# The website and the whole book as one PDF, build/book/pytorch-workflow.pdf, printed by headless Chromium.
+book-pdf: $(STAMP)
 	$(BIN)/python book/build_book.py --out build/book --pdf
 
 clean:

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import re
 
+import nbformat
+
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 # whole lines and trailing comments addressed to nbval and ruff, not to the reader
@@ -74,7 +76,7 @@ def widgets_as_pictures(nb, note_html: str | None = None) -> int:
                     kept.append(output)
                     replaced += 1
                     if note_html:
-                        kept.append({"output_type": "display_data", "metadata": {}, "data": {"text/html": note_html}})
+                        kept.append(nbformat.v4.new_output("display_data", data={"text/html": note_html}))
                     continue
                 parts = list(_widget_models(state, view["model_id"]))
                 if any(part.get("model_name") == "FloatProgressModel" for part in parts):
