@@ -147,7 +147,11 @@ def axe_violations(driver, impacts=("critical", "serious"), context=None, option
     driver.set_script_timeout(120)  # axe takes a few seconds on a long page
     if not driver.execute_script("return typeof axe !== 'undefined'"):
         driver.execute_script(axe_source())
-    run_options = options or {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
+    # preload False: axe would fetch the page's style sheets, which Chromium refuses over file:// (console errors)
+    run_options = options or {
+        "runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},
+        "preload": False,
+    }
     violations = driver.execute_async_script(AXE_RUN_JS, context, run_options)
     return [v for v in violations if v["impact"] in impacts]
 
