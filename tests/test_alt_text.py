@@ -49,7 +49,9 @@ def test_alt_text_is_only_on_cells_that_draw_a_figure():
     for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
         figures = set(figure_cells(nb))
-        stray += [f"{path.name} cell {i}" for i, c in enumerate(nb.cells) if static_view.figure_alt(c) and i not in figures]
+        stray += [
+            f"{path.name} cell {i}" for i, c in enumerate(nb.cells) if static_view.figure_alt(c) and i not in figures
+        ]
     assert not stray, f"alt text on cells with no figure: {stray}"
 
 
