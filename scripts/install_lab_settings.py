@@ -29,7 +29,7 @@ def target(prefix: str | Path) -> Path:
     return Path(prefix) / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
 
 
-def install(prefix: str | Path = sys.prefix, source: Path = SOURCE) -> Path:
+def install_overrides(prefix: str | Path = sys.prefix, source: Path = SOURCE) -> Path:
     """Copy ``source`` to ``target(prefix)``, creating its folders; return the path written.
 
     Raises ValueError when ``source`` is not valid JSON (JupyterLab would ignore it silently).
@@ -44,12 +44,12 @@ def install(prefix: str | Path = sys.prefix, source: Path = SOURCE) -> Path:
     return path
 
 
-def main(argv: list[str] | None = None) -> None:
+def run_from_shell(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prefix", default=sys.prefix, help="the environment to install into (default: this Python's)")
     args = parser.parse_args(argv)
-    print(f"JupyterLab settings installed: {install(args.prefix)}")
+    print(f"JupyterLab settings installed: {install_overrides(args.prefix)}")
 
 
 if __name__ == "__main__":
-    main()
+    run_from_shell()

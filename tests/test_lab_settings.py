@@ -66,5 +66,5 @@ def test_invalid_json_is_refused_in_one_line(tmp_path):
     broken = tmp_path / "overrides.json"
     broken.write_text('{"a": 1,}')
     with pytest.raises(ValueError, match="is not valid JSON"):
-        install_lab_settings.install(tmp_path / "env", source=broken)
+        install_lab_settings.install_overrides(tmp_path / "env", source=broken)
     assert not (tmp_path / "env").exists()
