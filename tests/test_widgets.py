@@ -170,13 +170,19 @@ def _visible_epoch_ticks(ax):
     return [tick for tick in ax.get_xticks() if low <= tick <= high]
 
 
-def test_live_plot_labels_whole_epochs_only(line):
+def _live_plot_after(line, epochs: int) -> LiveLossPlot:
+    """A LiveLossPlot that watched the seed-42 line model train for ``epochs`` epochs."""
     X_train, y_train, X_test, y_test = line
     live = LiveLossPlot(every=1)
     torch.manual_seed(42)
     model = LinearRegressionModel()
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
-    fit(model, (X_train, y_train), nn.L1Loss(), optimizer, 4, val_data=(X_test, y_test), on_epoch_end=live)
+    fit(model, (X_train, y_train), nn.L1Loss(), optimizer, epochs, val_data=(X_test, y_test), on_epoch_end=live)
+    return live
+
+
+def test_live_plot_labels_whole_epochs_only(line):
+    live = _live_plot_after(line, epochs=4)
     ax = live.last_figure.axes[0]
     live.last_figure.canvas.draw()
     labels = [label.get_text() for label in ax.get_xticklabels() if label.get_text()]
@@ -194,12 +200,7 @@ def test_live_plot_labels_whole_epochs_only(line):
 
 
 def test_live_plot_is_short_enough_for_a_720_pixel_screen(line):
-    X_train, y_train, X_test, y_test = line
-    live = LiveLossPlot(every=1)
-    torch.manual_seed(42)
-    model = LinearRegressionModel()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
-    fit(model, (X_train, y_train), nn.L1Loss(), optimizer, 2, val_data=(X_test, y_test), on_epoch_end=live)
+    live = _live_plot_after(line, epochs=2)
     width, height = _png_size(live.image.value)
     # about 600 x 300 px: JupyterLab at 1280 x 720 shows about 590 px of notebook, the progress bar needs some
     assert height <= 320 and width >= 500, (width, height)

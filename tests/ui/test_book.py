@@ -209,15 +209,20 @@ def test_instructor_notes_and_widget_notes_are_marked(built):
         assert "application/vnd.jupyter.widget" not in html, f"{name}: a widget output left in the page"
 
 
-def test_search_works_from_disk(book_browser, built):
-    open_page(book_browser, built / "search.html", "?q=residuals")
-    hits = uikit.wait_for(
-        lambda: book_browser.execute_script(
+def search_hits(driver, where: str) -> list[str]:
+    """The links of the search page's results, once it shows some."""
+    return uikit.wait_for(
+        lambda: driver.execute_script(
             "return [...document.querySelectorAll('#search-results a')].map(a => a.getAttribute('href'))"
         ),
         30,
-        "search results for 'residuals'",
+        f"search results for 'residuals' {where}",
     )
+
+
+def test_search_works_from_disk(book_browser, built):
+    open_page(book_browser, built / "search.html", "?q=residuals")
+    hits = search_hits(book_browser, "on disk")
     assert any("05_evaluation.html" in href for href in hits), f"05 not among the results: {hits}"
     assert [u for u in uikit.requested_urls(book_browser) if u.startswith(NETWORK)] == []
 
@@ -237,13 +242,7 @@ def test_search_works_from_a_static_server(built):
     driver = uikit.chromium(1280, 900)
     try:
         driver.get(f"http://127.0.0.1:{server.server_port}/search.html?q=residuals")
-        hits = uikit.wait_for(
-            lambda: driver.execute_script(
-                "return [...document.querySelectorAll('#search-results a')].map(a => a.getAttribute('href'))"
-            ),
-            30,
-            "search results for 'residuals' from the server",
-        )
+        hits = search_hits(driver, "from the server")
         assert any("05_evaluation.html" in href for href in hits), f"05 not among the results: {hits}"
         # the browser itself asks a server for /favicon.ico, which the book does not have
         errors = [m for m in uikit.severe_console_messages(driver) if "/favicon.ico" not in m]
