@@ -145,7 +145,7 @@ def widgets_as_text(nb, state: dict) -> int:
             view = output.get("data", {}).get(static_view.WIDGET_VIEW)
             if not view:
                 continue
-            parts = list(static_view._widget_models(state, view["model_id"]))
+            parts = list(static_view.widget_models(state, view["model_id"]))
             texts = [
                 p["state"]["value"] for p in parts if p.get("model_name") == "HTMLModel" and p["state"].get("value")
             ]

@@ -32,12 +32,12 @@ def figure_alt(cell) -> str | None:
     return alt.strip() if isinstance(alt, str) and alt.strip() else None
 
 
-def _widget_models(state: dict, model_id: str):
-    """A widget and every widget inside it, depth first."""
+def widget_models(state: dict, model_id: str):
+    """A widget and every widget inside it, depth first (the book also reads the stepper's text from them)."""
     model = state.get(model_id.removeprefix("IPY_MODEL_"), {})
     yield model
     for child in model.get("state", {}).get("children", []):
-        yield from _widget_models(state, child)
+        yield from widget_models(state, child)
 
 
 def widget_picture(nb, output) -> str | None:
@@ -48,7 +48,7 @@ def widget_picture(nb, output) -> str | None:
     state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
     pictures = [
         buffer["data"]
-        for part in _widget_models(state, view["model_id"])
+        for part in widget_models(state, view["model_id"])
         if part.get("model_name") == "ImageModel"
         for buffer in part.get("buffers", [])
         if buffer.get("path") == ["value"] and buffer.get("encoding") == "base64"
@@ -78,7 +78,7 @@ def widgets_as_pictures(nb, note_html: str | None = None) -> int:
                     if note_html:
                         kept.append(nbformat.v4.new_output("display_data", data={"text/html": note_html}))
                     continue
-                parts = list(_widget_models(state, view["model_id"]))
+                parts = list(widget_models(state, view["model_id"]))
                 if any(part.get("model_name") == "FloatProgressModel" for part in parts):
                     continue
             kept.append(output)
