@@ -11,7 +11,9 @@ Each environment is a fresh virtual environment under build/matrix/NAME:
 - py312:  Python 3.12, between them, with the newest releases.
 
 In each, the package is installed editable without dependencies and `make test`'s command runs: the unit
-tests and strict nbval over every notebook. pip reads no configuration file (PIP_CONFIG_FILE=/dev/null) and
+tests and strict nbval over every notebook. Each environment holds a CUDA build of PyTorch (about 6 GB), so
+it is deleted once its tests end (`--keep` keeps it; its log and JUnit report always stay). When an install
+fails, the end of its log and the free disk space are printed, so a CI log says why. pip reads no configuration file (PIP_CONFIG_FILE=/dev/null) and
 no PIP_* variable that chooses packages, so the versions are the registry's, and the table prints the
 versions installed, read back from each environment. Python interpreters are found on PATH or under pyenv;
 MATRIX_PYTHON_<NAME> (e.g. MATRIX_PYTHON_NEWEST=/usr/bin/python3.13) overrides. Exit status 1 when any
@@ -40,6 +42,7 @@ SHOWN = ["torch", "torchvision", "numpy", "matplotlib", "scikit-learn", "pillow"
 PIP_KEEP = {"PIP_CERT", "PIP_CLIENT_CERT", "PIP_DEFAULT_TIMEOUT", "PIP_TIMEOUT", "PIP_PROXY", "PIP_RETRIES"}
 # `make test`'s command, with a report to count from.
 PYTEST = ["-m", "pytest", "-n", "2", "--dist", "loadfile", "--ignore=tests/robustness", "-p", "no:cacheprovider"]
+LOG_TAIL = 40  # lines of a failed install's log printed to the console
 
 
 def find_python(env: str) -> str:
@@ -143,8 +146,22 @@ def count(report: Path) -> dict[str, int]:
     return {"passed": len(cases) - failed - skipped, "failed": failed, "skipped": skipped}
 
 
-def run_env(name: str, pytest_args: list[str]) -> dict:
-    """Build one environment from scratch and run the tests in it; return its row."""
+def free_gib(path: Path) -> float:
+    """Free disk space, in GiB, on the file system that holds ``path``."""
+    return shutil.disk_usage(path).free / 2**30
+
+
+def log_tail(log_path: Path, lines: int = LOG_TAIL) -> str:
+    """The last ``lines`` lines of a log, each indented, for the console."""
+    text = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+    return "\n".join("    " + line for line in text)
+
+
+def run_env(name: str, pytest_args: list[str], keep: bool = False) -> dict:
+    """Build one environment from scratch and run the tests in it; return its row.
+
+    The environment is deleted afterwards unless ``keep``; a failed install prints its log's end.
+    """
     python_exe = find_python(name)
     venv = OUT / name
     guard = (OUT / f"{name}.lock").open("w")
@@ -167,6 +184,8 @@ def run_env(name: str, pytest_args: list[str]) -> dict:
         if ok:
             code = run([str(python), *PYTEST, f"--junitxml={report}", *pytest_args], log, env)
             status = "passed" if code == 0 else f"failed (pytest exit {code})"
+    if not keep:
+        shutil.rmtree(venv, ignore_errors=True)
     row = {
         "env": name,
         "status": status,
@@ -180,6 +199,12 @@ def run_env(name: str, pytest_args: list[str]) -> dict:
         f"({row['minutes']} min; log {log_path.relative_to(REPO)})",
         flush=True,
     )
+    if status == "install failed":
+        print(
+            f"test_matrix: {name}: the install's last {LOG_TAIL} lines ({free_gib(OUT):.1f} GiB free on "
+            f"{OUT.relative_to(REPO)}'s disk):\n{log_tail(log_path)}",
+            flush=True,
+        )
     return row
 
 
@@ -205,11 +230,12 @@ def run_matrix(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("envs", nargs="*", default=list(PYTHONS), choices=list(PYTHONS))
     parser.add_argument("--pytest-args", default="", help="extra pytest arguments, e.g. '-k env_check'")
+    parser.add_argument("--keep", action="store_true", help="keep each environment (about 6 GB) after its tests")
     args = parser.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
     for env in args.envs:  # fail early, before any environment is built, when an interpreter is missing
         find_python(env)
-    rows = [run_env(env, args.pytest_args.split()) for env in args.envs]
+    rows = [run_env(env, args.pytest_args.split(), keep=args.keep) for env in args.envs]
     text = table(rows)
     stamp = time.strftime("%Y-%m-%d")
     (OUT / "results.md").write_text(f"Version matrix, {stamp}\n\n{text}\n", encoding="utf-8")

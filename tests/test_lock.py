@@ -1,4 +1,4 @@
-"""The lock (requirements.txt): written by `make lock`, hashed, within pyproject's ranges; TORCH=cpu."""
+"""The lock (requirements.txt): written by `make lock`, hashed, within pyproject's ranges; TORCH=cpu; the matrix script."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from packaging.requirements import Requirement
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 import lock_tools  # noqa: E402
+import test_matrix  # noqa: E402
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -138,3 +139,32 @@ def test_make_install_refuses_an_unknown_torch_choice():
     )
     assert result.returncode != 0
     assert "TORCH must be 'default' (PyPI's build: CUDA on Linux) or 'cpu', not 'cuda12'" in result.stdout
+
+
+@pytest.fixture
+def matrix_in(tmp_path, monkeypatch):
+    """test_matrix with its output folder in tmp_path and this interpreter for every environment."""
+    monkeypatch.setattr(test_matrix, "OUT", tmp_path)
+    monkeypatch.setattr(test_matrix, "REPO", tmp_path.parent)
+    monkeypatch.setattr(test_matrix, "find_python", lambda env: sys.executable)
+    return tmp_path
+
+
+def test_a_failed_matrix_install_prints_the_end_of_its_log_and_deletes_the_environment(matrix_in, monkeypatch, capsys):
+    def failing_install(name, python, log, env):
+        log.write("ERROR: Could not install packages due to an OSError: [Errno 28] No space left on device\n")
+        return False
+
+    monkeypatch.setattr(test_matrix, "install", failing_install)
+    row = test_matrix.run_env("newest", [])
+    out = capsys.readouterr().out
+    assert row["status"] == "install failed"
+    assert "test_matrix: newest: the install's last 40 lines (" in out and "GiB free on" in out
+    assert "    ERROR: Could not install packages due to an OSError: [Errno 28] No space left on device" in out
+    assert not (matrix_in / "newest").exists() and (matrix_in / "newest.log").exists()
+
+
+def test_keep_keeps_a_matrix_environment(matrix_in, monkeypatch, capsys):
+    monkeypatch.setattr(test_matrix, "install", lambda name, python, log, env: False)
+    test_matrix.run_env("newest", [], keep=True)
+    assert (matrix_in / "newest" / "bin" / "python").exists()
