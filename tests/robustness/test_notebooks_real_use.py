@@ -4,7 +4,8 @@
   earlier one wrote, with the network blocked for every kernel;
 - the whole set again in the same folder (generated data and models now exist and are reused),
   giving outputs identical to the first run (determinism);
-- two notebooks that both build the digits data, run at the same time in one fresh folder.
+- two notebooks that both build the digits data, run at the same time in one fresh folder;
+- 08 in the environment `make lab` gives a kernel (no OMP_NUM_THREADS: every core's thread).
 
 The series runs about 2.3 times in all (a few minutes on a 2-core laptop).
 """
@@ -110,3 +111,19 @@ def test_two_notebooks_at_once_share_a_fresh_folder(tmp_path):
     assert not problems, _report(problems)
     leftovers = [p.name for p in (folder / "data").iterdir() if p.name != "digits"]
     assert not leftovers, f"temporary folders left behind: {leftovers}"
+
+
+def test_08_under_jupyterlabs_environment_every_thread(tmp_path, offline):
+    """`make lab` sets no OMP_NUM_THREADS, so a kernel's children would get one math thread per core.
+
+    08 compares a restarted two-process job with a two-machine run bit for bit; it must start every
+    job with one thread per process itself (torchrun sets that only for several processes per node),
+    or the weights differ in their last bits and its assert fails. The other tests here run with
+    OMP_NUM_THREADS=1, which hid that.
+    """
+    env = {k: v for k, v in offline.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    folder = nbrun.fresh_folder(tmp_path)
+    executed, seconds = nbrun.run("08_scaling_up.ipynb", folder, env)
+    print(f"08 with every thread: {seconds:.1f} s")
+    problems = nbrun.differences("08_scaling_up.ipynb", executed, folder)
+    assert not problems, _report(problems)
