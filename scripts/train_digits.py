@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--out",
         type=Path,
         default=Path("runs/digits"),
-        help="a new or empty folder for metrics.csv and best.pth (default runs/digits)",
+        help="a new or empty folder: metrics.csv, best.pth, last.pth (default runs/digits)",
     )
     parser.add_argument("--print-every", type=int, default=5, help="print a line every this many epochs (default 5)")
     parser.add_argument(
