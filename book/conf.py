@@ -18,6 +18,8 @@ extensions = ["myst_nb"]
 nb_execution_mode = "off"
 # no widget outputs are left (static_view turns them into pictures), so no widget JavaScript from a CDN
 nb_ipywidgets_js = {}
+# one block per cell for what it printed, as JupyterLab shows it (the kernel may flush a print in parts)
+nb_merge_streams = True
 # notebooks only; the start page and the solutions page are staged as notebooks/markdown too
 source_suffix = {".ipynb": "myst-nb", ".md": "myst-nb"}
 myst_enable_extensions = ["colon_fence"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -207,6 +208,16 @@ def test_instructor_notes_and_widget_notes_are_marked(built):
         html = (built / f"{name}.html").read_text(encoding="utf-8")
         assert 'class="widget-note"' in html, f"{name}: a widget's picture without its note"
         assert "application/vnd.jupyter.widget" not in html, f"{name}: a widget output left in the page"
+
+
+def test_what_a_cell_printed_is_one_block(built):
+    """A print the kernel flushed in parts (03's table: header, then rows) reads as one block, as in JupyterLab."""
+    html = (built / "03_loss_and_optimizer.html").read_text(encoding="utf-8")
+    blocks = [unescape(re.sub(r"<[^>]+>", "", pre)) for pre in re.findall(r"<pre[^>]*>(.*?)</pre>", html, re.S)]
+    header = "optimizer              train loss  val accuracy"
+    with_header = [block for block in blocks if header in block]
+    assert len(with_header) == 1, f"{len(with_header)} blocks hold the table's header"
+    assert "SGD lr=0.01" in with_header[0], "the table's rows are in another block than its header"
 
 
 def search_hits(driver, where: str) -> list[str]:
