@@ -5,7 +5,8 @@ Prints one table (figure, value, target, verdict) and writes the same figures as
 is 0 whether every figure is a PASS or some are a MISS.
 
 Threads: nothing here calls ``torch.set_num_threads``; every figure runs with the process's
-default (``OMP_NUM_THREADS`` when set), and the notebook kernels inherit the same environment.
+default (``OMP_NUM_THREADS`` when set), and the notebook kernels inherit the same environment
+(08 starts its own training jobs with one thread per process).
 Both sides of every ratio run in this one process, interleaved, so they share the setting.
 On CUDA every timer is read after ``torch.cuda.synchronize()``.
 
