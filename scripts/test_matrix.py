@@ -11,13 +11,15 @@ Each environment is a fresh virtual environment under build/matrix/NAME:
 - py312:  Python 3.12, between them, with the newest releases.
 
 In each, the package is installed editable without dependencies and `make test`'s command runs: the unit
-tests and strict nbval over every notebook. Each environment holds a CUDA build of PyTorch (about 6 GB), so
-it is deleted once its tests end (`--keep` keeps it; its log and JUnit report always stay). When an install
-fails, the end of its log and the free disk space are printed, so a CI log says why. pip reads no configuration file (PIP_CONFIG_FILE=/dev/null) and
+tests and strict nbval over every notebook. pip reads no configuration file (PIP_CONFIG_FILE=/dev/null) and
 no PIP_* variable that chooses packages, so the versions are the registry's, and the table prints the
 versions installed, read back from each environment. Python interpreters are found on PATH or under pyenv;
 MATRIX_PYTHON_<NAME> (e.g. MATRIX_PYTHON_NEWEST=/usr/bin/python3.13) overrides. Exit status 1 when any
 environment fails.
+
+Each environment holds a CUDA build of PyTorch (about 6 GB), so it is deleted once its tests end
+(`--keep` keeps it; its log and JUnit report always stay). When an install fails, the end of its log
+and the free disk space are printed, so a CI log says why.
 """
 
 from __future__ import annotations

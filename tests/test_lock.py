@@ -164,7 +164,7 @@ def test_a_failed_matrix_install_prints_the_end_of_its_log_and_deletes_the_envir
     assert not (matrix_in / "newest").exists() and (matrix_in / "newest.log").exists()
 
 
-def test_keep_keeps_a_matrix_environment(matrix_in, monkeypatch, capsys):
+def test_keep_keeps_a_matrix_environment(matrix_in, monkeypatch):
     monkeypatch.setattr(test_matrix, "install", lambda name, python, log, env: False)
     test_matrix.run_env("newest", [], keep=True)
     assert (matrix_in / "newest" / "bin" / "python").exists()
