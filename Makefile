@@ -7,7 +7,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb notebooks/solutions/*.ipynb))
 # JupyterLab refuses to run as root unless told it may.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
 
-.PHONY: install lock lab lint test test-matrix test-robust test-ui test-wheel bench notebooks slides book book-pdf clean
+.PHONY: install lock lab lint test test-kernels test-matrix test-robust test-ui test-wheel bench notebooks slides book book-pdf clean
 
 install: $(STAMP)
 
@@ -69,6 +69,13 @@ PARALLEL_ENV := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 test: $(STAMP)
 	$(PARALLEL_ENV) $(BIN)/python -m pytest -n 2 --dist loadfile --ignore=tests/robustness $(PYTEST_ARGS)
 
+# Strict nbval over every notebook under each CPU-kernel configuration (MKL_CBWR, ATEN_CPU_CAPABILITY, one thread
+# or every core), each in a fresh process with its own Inductor cache: scripts/test_kernels.py lists them.
+# KERNELS="every-core" runs a subset; KERNELS_ARGS='--also "MKL_CBWR=AVX OMP_NUM_THREADS=4"' adds your own.
+KERNELS ?=
+test-kernels: $(STAMP)
+	$(BIN)/python scripts/test_kernels.py $(KERNELS) $(KERNELS_ARGS)
+
 # ruff: the rule set and formatter settings live in pyproject.toml (notebooks are linted, not reflowed).
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -122,10 +129,12 @@ train-multinode: $(STAMP)
 		if [ "$$(cat $$dir/$$node/exit-status)" != 0 ]; then tail -n 5 $$dir/$$node/stderr.txt; status=1; fi; \
 	done; exit $$status
 
-# The one sanctioned way to refresh stored outputs: each notebook re-executed in a fresh kernel.
+# The one sanctioned way to refresh stored outputs: each notebook re-executed in a fresh kernel (a print that the
+# kernel sent in two pieces is stored as one output, as JupyterLab shows it).
 notebooks: $(STAMP)
 	printf '%s\n' $(NOTEBOOKS) | $(PARALLEL_ENV) xargs -P 2 -I{} $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
-		--ExecutePreprocessor.timeout=600 --ExecutePreprocessor.record_timing=False {}
+		--ExecutePreprocessor.timeout=600 --ExecutePreprocessor.record_timing=False \
+		--CoalesceStreamsPreprocessor.enabled=True {}
 
 # A reveal.js deck per notebook in build/slides/ (open index.html); no network needed to show them.
 slides: $(STAMP)
