@@ -43,7 +43,9 @@ def test_too_old_is_a_failure():
 def test_check_environment_prints_one_line_each(capsys, monkeypatch, tmp_path):
     monkeypatch.setattr(env_check, "LOCK", tmp_path / "no-lock.txt")  # no [NOTE] lines, in any environment
     assert check_environment({"torch": "2.6", "numpy": "1.0"}) is True
-    assert capsys.readouterr().out.splitlines() == ["[OK] torch >= 2.6", "[OK] numpy >= 1.0"]
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:2] == ["[OK] torch >= 2.6", "[OK] numpy >= 1.0"]
+    assert lines[2:] == [env_check.kernels_line()]
 
 
 def test_lower_bound_reads_runtime_floors_only():
@@ -72,8 +74,9 @@ def test_notebook_00_shows_the_same_lines():
     cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
     (cell,) = [c for c in cells if "check_environment()" in "".join(c["source"])]
     stored = "".join(cell["outputs"][0]["text"]).splitlines()
-    assert stored == [f"[OK] {name} >= {minimum}" for name, minimum in required_packages().items()]
-    assert stored[0] == "[OK] torch >= 2.8" and len(stored) == 8
+    assert stored[:-1] == [f"[OK] {name} >= {minimum}" for name, minimum in required_packages().items()]
+    assert stored[0] == "[OK] torch >= 2.8" and len(stored) == 9
+    assert stored[-1].startswith("[INFO] CPU math kernels: ")
 
 
 def test_package_not_installed_is_one_fail_line(monkeypatch, capsys):
@@ -153,3 +156,38 @@ def test_nbval_drops_the_lock_notes_and_nothing_else():
     for regex, replace in patterns:
         text = re.sub(regex, replace, text)
     assert text == "[OK] torch >= 2.8\n[OK] numpy >= 1.24\n"
+
+
+def test_nbval_compares_only_our_words_of_the_kernels_line():
+    """The [INFO] kernels line differs between machines by design; its own words are still compared."""
+    from nbval.plugin import get_sanitize_patterns
+
+    patterns = get_sanitize_patterns((REPO / "tests" / "nbval_sanitize.cfg").read_text(encoding="utf-8"))
+
+    def sanitized(text):
+        for regex, replace in patterns:
+            text = re.sub(regex, replace, text)
+        return text
+
+    here = "[OK] pillow >= 10\n[INFO] CPU math kernels: AVX512 with MKL, 2 threads\n"
+    laptop = "[OK] pillow >= 10\n[INFO] CPU math kernels: DEFAULT without MKL, 8 threads (forced: MKL_CBWR=AVX2)\n"
+    assert sanitized(here) == sanitized(laptop) == "[OK] pillow >= 10\n[INFO] CPU math kernels: THIS MACHINE'S\n"
+    assert sanitized("[INFO] CPU kernels: AVX2\n") == "[INFO] CPU kernels: AVX2\n"  # other words stay compared
+
+
+def test_kernels_line_names_the_forced_kernels(monkeypatch):
+    import torch
+
+    monkeypatch.delenv("ATEN_CPU_CAPABILITY", raising=False)
+    monkeypatch.delenv("MKL_CBWR", raising=False)
+    line = env_check.kernels_line()
+    assert line.startswith(f"[INFO] CPU math kernels: {torch.backends.cpu.get_cpu_capability()} ")
+    assert "forced" not in line and line.endswith(("thread", "threads"))
+    monkeypatch.setenv("MKL_CBWR", "AVX2")
+    assert env_check.kernels_line().endswith("(forced: MKL_CBWR=AVX2)")
+
+
+def test_kernels_line_without_torch_is_a_line_not_a_crash(monkeypatch):
+    """With torch missing, check_environment prints its [FAIL] line and must still finish."""
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
+    assert env_check.kernels_line() == "[INFO] CPU math kernels: unknown (PyTorch did not import)"

@@ -9,12 +9,15 @@ own ``tqdm.py`` that hides the installed ``tqdm`` is a failure, not an ``[OK]``.
 When the repository's lock (``requirements.txt``, written by ``make lock``) sits beside the package,
 a ``[NOTE]`` line follows for each listed package whose installed version differs from the lock's:
 the notebooks' stored outputs were made with the lock, so printed numbers may differ in the last
-digit. Used in 00_start_here, "Check your environment".
+digit. A last ``[INFO]`` line names the CPU math kernels PyTorch picked on this machine and its thread
+count: why a figure a notebook says "can differ between machines" differs here. Used in 00_start_here,
+"Check your environment".
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 from importlib import metadata
 from pathlib import Path
@@ -126,6 +129,26 @@ def lock_notes(names: list[str], locked: dict[str, str]) -> list[str]:
     return notes
 
 
+def kernels_line() -> str:
+    """One ``[INFO]`` line: the CPU kernels PyTorch uses here (``torch.backends.cpu``), MKL or not, threads.
+
+    Different kernels add numbers in a different order, so the last bits of a float32 result differ between
+    machines; the notebooks print only the digits that every kernel agrees on. ``MKL_CBWR`` and
+    ``ATEN_CPU_CAPABILITY`` (which force a kernel) are named when set.
+    """
+    try:
+        import torch
+    except Exception:  # noqa: BLE001 - a missing or broken torch is reported by its own [FAIL] line
+        return "[INFO] CPU math kernels: unknown (PyTorch did not import)"
+    forced = [f"{name}={os.environ[name]}" for name in ("ATEN_CPU_CAPABILITY", "MKL_CBWR") if os.environ.get(name)]
+    mkl = "with MKL" if torch.backends.mkl.is_available() else "without MKL"
+    threads = torch.get_num_threads()
+    return (
+        f"[INFO] CPU math kernels: {torch.backends.cpu.get_cpu_capability()} {mkl}, {threads} "
+        f"thread{'s' if threads != 1 else ''}" + (f" (forced: {', '.join(forced)})" if forced else "")
+    )
+
+
 def check_environment(required: dict[str, str] | None = None) -> bool:
     """Print one line per required package, then lock notes; return True when all are fine."""
     if required is None:
@@ -139,6 +162,7 @@ def check_environment(required: dict[str, str] | None = None) -> bool:
         print(line)
     for line in lock_notes(list(required), locked_versions()):
         print(line)
+    print(kernels_line())
     return all(ok for ok, _ in results)
 
 
