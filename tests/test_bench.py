@@ -85,12 +85,18 @@ def test_run_benchmarks_tiny_settings(monkeypatch):
     assert not any(f.startswith("notebook") for f in figures)
     for r in report["rows"]:
         assert {"figure", "value", "value_text", "target_text", "verdict"} <= set(r)
-        assert r["verdict"] == bench.verdict(r["value"], r["op"], r["limit"])
+        judged = r["per_ref"] if r["on_ref"] else r["value"]
+        assert r["verdict"] == bench.verdict(judged, r["op"], r["limit"])
+    unit = report["reference"]["unit"]
+    assert unit > 0 and report["rows"][1]["value"] == unit
+    cnn = next(r for r in report["rows"] if r["figure"].startswith("CNN training time"))
+    assert cnn["on_ref"] and cnn["per_ref"] == pytest.approx(cnn["value"] / unit)
+    assert cnn["target_text"] == f"<= {bench.CNN_TRAINING_REF:g} ref" and cnn["value_text"].endswith(" ref")
     assert report["misses"] == sum(r["verdict"] == "MISS" for r in report["rows"])
     reference = next(r for r in report["rows"] if r["figure"].startswith("line reference"))
     assert [round(v, 4) for v in reference["value"]] == [0.5784, 0.3513]  # the series' reference run
     imports = next(r for r in report["rows"] if r["figure"].startswith("import workflow_utils"))
-    assert (imports["value"], imports["verdict"]) == (0.25, "PASS")
+    assert imports["value"] == 0.25 and imports["per_ref"] == pytest.approx(0.25 / unit)
     table = bench.format_table(report)
     assert table.splitlines()[0].split() == ["figure", "value", "target", "verdict"]
 
@@ -105,6 +111,8 @@ def test_time_notebook_runs_in_its_folder_and_leaves_the_file_alone(tmp_path):
     rows = bench.bench_notebooks([path])
     assert (tmp_path / "ran_here.txt").read_text() == "ok"  # cwd = the notebook's folder
     assert path.read_bytes() == before  # outputs are not written back
+    assert [r.verdict for r in rows] == ["MISS", "MISS"]  # judged only once the run's reference is known
+    bench.apply_reference(rows, unit=1.0)
     assert [r.verdict for r in rows] == ["PASS", "PASS"] and rows[-1].figure.startswith("series total")
 
 
@@ -122,7 +130,7 @@ def test_solution_notebooks_get_their_own_total(tmp_path):
         "notebook 01_x_solutions.ipynb",
         "solution notebooks total",
     ]
-    assert rows[1].limit == 120.0 and rows[3].limit is None and rows[3].value > 0
+    assert rows[1].limit == bench.SERIES_REF and rows[1].on_ref and rows[3].limit is None and rows[3].value > 0
 
 
 def test_only_runs_the_figures_named(monkeypatch):
@@ -130,10 +138,13 @@ def test_only_runs_the_figures_named(monkeypatch):
     report = bench.run_benchmarks(
         bench.Settings(import_reps=1, notebooks=False, only=("import-time",)), data=tiny_digits()
     )
-    assert [r["figure"].split(" (")[0] for r in report["rows"]] == [
+    assert [r["figure"].split(" (")[0].split(",")[0] for r in report["rows"]] == [
         "device",
+        "reference unit: import torch + matrix loop",
+        "  at the start / at the end of the run",
+        "  import torch",
         "import workflow_utils beyond torch",
-        "  matplotlib.pyplot, loaded at the first plot",
+        "  matplotlib.pyplot",
     ]
     assert "--only" in bench.__doc__
 
@@ -205,7 +216,42 @@ def test_recipe_epochs_trains_the_same_batches_in_bfloat16():
     assert not torch.equal(weights[0], weights[1])
 
 
-def test_notebook_08_is_held_to_its_own_limit():
-    assert bench.notebook_limit(Path("notebooks/08_scaling_up.ipynb")) == 40.0
-    assert bench.notebook_limit(Path("notebooks/07_putting_it_all_together.ipynb")) == 20.0
-    assert bench.notebook_limit(Path("notebooks/solutions/08_scaling_up_solutions.ipynb")) == 20.0
+def test_time_targets_are_judged_in_reference_units():
+    fast = bench.row("notebook a", 10.0, "s", fmt="{:.1f}", ref_target=("<=", 12.5))
+    slow = bench.row("notebook b", 30.0, "s", fmt="{:.1f}", ref_target=("<=", 12.5))
+    ratio = bench.row("fit / bare loop", 1.01, "x", ("<=", 1.05))
+    assert fast.verdict == "MISS"  # not judged before the reference is known
+    bench.apply_reference([fast, slow, ratio], unit=2.0)
+    assert (fast.per_ref, fast.verdict, slow.per_ref, slow.verdict) == (5.0, "PASS", 15.0, "MISS")
+    assert (fast.value_text(), fast.target_text()) == ("10.0 s = 5.00 ref", "<= 12.5 ref")
+    assert ratio.per_ref is None and ratio.verdict == "PASS"  # a same-run ratio needs no reference
+    bench.apply_reference([fast], unit=4.0)  # the same seconds on a day twice as fast would miss
+    assert (fast.per_ref, fast.verdict) == (2.5, "PASS")
+
+
+def test_reference_workload_is_timed():
+    ref = bench.reference_seconds(reps=1)
+    assert ref["import_torch"] > 0 and ref["matmul"] > 0
+    assert ref["unit"] == pytest.approx(ref["import_torch"] + ref["matmul"])
+
+
+def test_notebook_08_is_held_to_its_floor(monkeypatch):
+    monkeypatch.setattr(bench, "usable_cores", lambda: 2)
+    rows = bench.notebook_floor_rows("08_scaling_up.ipynb", 40.0, {"children_cpu": 56.0, "own_cpu": 8.0})
+    ratio = rows[1]
+    assert ratio.value == pytest.approx(40.0 / (1.25 * 56.0 / 2 + 8.0)) and ratio.verdict == "PASS"
+    late = bench.notebook_floor_rows("08_scaling_up.ipynb", 60.0, {"children_cpu": 56.0, "own_cpu": 8.0})
+    assert late[1].verdict == "MISS"
+    assert bench.notebook_floor_rows("08_scaling_up.ipynb", 45.0, None)[0].verdict == "-"  # Windows: reported
+    assert "08_scaling_up.ipynb" in bench.PROCESS_NOTEBOOKS
+
+
+def test_time_notebook_counts_the_cpu_of_the_processes_it_starts(tmp_path):
+    nbformat = pytest.importorskip("nbformat")
+    pytest.importorskip("nbclient")
+    pytest.importorskip("resource")
+    burn = "import subprocess, sys; subprocess.run([sys.executable, '-c', 'sum(range(20_000_000))'], check=True)"
+    path = tmp_path / "starts.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(burn)]), path)
+    seconds, usage = bench.time_notebook(path, usage=True)
+    assert usage["children_cpu"] > 0.2 and usage["own_cpu"] > 0 and seconds > usage["children_cpu"] / 2
