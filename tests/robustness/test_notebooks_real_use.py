@@ -113,17 +113,5 @@ def test_two_notebooks_at_once_share_a_fresh_folder(tmp_path):
     assert not leftovers, f"temporary folders left behind: {leftovers}"
 
 
-def test_08_under_jupyterlabs_environment_every_thread(tmp_path, offline):
-    """`make lab` sets no OMP_NUM_THREADS, so a kernel's children would get one math thread per core.
-
-    08 compares a restarted two-process job with a two-machine run bit for bit; it must start every
-    job with one thread per process itself (torchrun sets that only for several processes per node),
-    or the weights differ in their last bits and its assert fails. The other tests here run with
-    OMP_NUM_THREADS=1, which hid that.
-    """
-    env = {k: v for k, v in offline.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
-    folder = nbrun.fresh_folder(tmp_path)
-    executed, seconds = nbrun.run("08_scaling_up.ipynb", folder, env)
-    print(f"08 with every thread: {seconds:.1f} s")
-    problems = nbrun.differences("08_scaling_up.ipynb", executed, folder)
-    assert not problems, _report(problems)
+# 08 under JupyterLab's environment (no OMP_NUM_THREADS: every thread) is `make test-kernels every-core`, which
+# runs every notebook that way; a copy here ran 08 a second time for nothing.
