@@ -237,12 +237,13 @@ def test_reference_workload_is_timed():
 
 def test_notebook_08_is_held_to_its_floor(monkeypatch):
     monkeypatch.setattr(bench, "usable_cores", lambda: 2)
-    rows = bench.notebook_floor_rows("08_scaling_up.ipynb", 40.0, {"children_cpu": 56.0, "own_cpu": 8.0})
+    usage = {"children_cpu": 56.0, "own_cpu": 8.0}
+    rows = bench.notebook_floor_rows("08_scaling_up.ipynb", 40.0, usage, kernel_s=2.0)
     ratio = rows[1]
-    assert ratio.value == pytest.approx(40.0 / (1.25 * 56.0 / 2 + 8.0)) and ratio.verdict == "PASS"
-    late = bench.notebook_floor_rows("08_scaling_up.ipynb", 60.0, {"children_cpu": 56.0, "own_cpu": 8.0})
+    assert ratio.value == pytest.approx(40.0 / (1.25 * 56.0 / 2 + 8.0 + 2.0)) and ratio.verdict == "PASS"
+    late = bench.notebook_floor_rows("08_scaling_up.ipynb", 60.0, usage, kernel_s=2.0)
     assert late[1].verdict == "MISS"
-    assert bench.notebook_floor_rows("08_scaling_up.ipynb", 45.0, None)[0].verdict == "-"  # Windows: reported
+    assert bench.notebook_floor_rows("08_scaling_up.ipynb", 45.0, None, 2.0)[0].verdict == "-"  # Windows: reported
     assert "08_scaling_up.ipynb" in bench.PROCESS_NOTEBOOKS
 
 
