@@ -258,7 +258,9 @@ def test_two_processes_train_exactly_like_one_with_the_same_global_batch(ddp_res
 
 def test_only_rank_0_prints_and_writes_the_checkpoint(ddp_results):
     folder, (rank0, rank1) = ddp_results
-    assert rank0["printed"].count("\n") == 3 and rank0["printed"].startswith("epoch   0 | train loss")
+    legend, *lines = rank0["printed"].splitlines()
+    assert legend.startswith("(train: mean over the epoch's batches") and len(lines) == 3
+    assert lines[0].startswith("epoch   0 | train loss")
     assert rank1["printed"] == ""
     assert (folder / "best_0.pth").is_file() and not (folder / "best_1.pth").exists()
     best = load_model(DigitsMLP(hidden=16), folder / "best_0.pth")  # the plain model's keys, not DDP's 'module.'

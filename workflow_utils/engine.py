@@ -622,6 +622,8 @@ def fit(
             _record(history, epoch, train, val)
             _save_checkpoints(history, model, optimizer, scheduler, checkpoint_path, last_checkpoint_path)
             if print_every and (epoch - start_epoch) % print_every == 0 and is_main_process():
+                if epoch == start_epoch:  # once, above the first line: when each figure was measured
+                    print(_epoch_legend(val_data is not None))
                 print(_epoch_line(history, decimals))
             if on_epoch_end is not None:
                 on_epoch_end(history)
@@ -679,7 +681,8 @@ _FIT_OPTIONS = """
         start_epoch (int): the number of the first epoch, e.g. the ``epoch`` a checkpoint stored, to resume.
         seed (int | None): epoch ``e`` re-seeds with ``seed + e`` and calls the sampler's ``set_epoch(e)``, so
             a run resumed at ``start_epoch`` repeats exactly what the uninterrupted run would have done.
-        print_every (int | None): print a line every that many epochs.
+        print_every (int | None): print a line every that many epochs, under a one-line legend: the train figures
+            are the mean over the epoch's batches while the weights changed, the val figures come after the epoch.
         decimals (int): decimals of the printed floats (2 suits CNN training, which no two kinds of hardware
             repeat to 4 decimals).
         progress (bool): show a tqdm bar over the epochs.
@@ -888,6 +891,12 @@ def _save_checkpoints(history: History, model, optimizer, scheduler, best_path, 
         save_checkpoint(
             last_path, model, optimizer, epoch=done, best_val_loss=history.best_val_loss, scheduler=scheduler
         )
+
+
+def _epoch_legend(validated: bool) -> str:
+    """What the epoch lines' figures are, and when each was measured (04, "The loop, by hand")."""
+    train = "train: mean over the epoch's batches as they trained"
+    return f"({train}; val: after the epoch)" if validated else f"({train})"
 
 
 def _epoch_line(history: History, decimals: int = 4) -> str:
