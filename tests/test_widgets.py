@@ -121,7 +121,7 @@ def test_pictures_are_shown_at_the_size_they_were_drawn(line):
     explorer = LearningRateExplorer(*line, epochs=5)
     width, height = _png_size(explorer.image.value)
     # 9 x 3.2 in at 100 dpi, trimmed to the axes; the trim rounds a pixel differently across matplotlib releases
-    assert abs(width - 806) <= 2 and abs(height - 331) <= 2, (width, height)
+    assert abs(width - 821) <= 2 and abs(height - 353) <= 2, (width, height)  # two title lines on the right
     assert (explorer.image.layout.width, explorer.image.layout.height) == (f"{width}px", "auto")
     assert explorer.image.layout.max_width == "100%"  # a narrow window shrinks it, keeping its shape
 
@@ -208,3 +208,23 @@ def test_live_plot_is_short_enough_for_a_720_pixel_screen(line):
         "train loss",
         "validation loss",
     ]
+
+
+def test_explorer_task_has_one_answer_on_the_slider_and_shows_the_hop(line):
+    """03 asks for the smallest slider rate at which SGD keeps w within 0.05 of 0.7 over the last 10 of 100
+    epochs: exactly one rate is the answer, and the hop that made 'closest at epoch 100' a tie is on screen."""
+    explorer = LearningRateExplorer(*line, epochs=100)
+    slider = explorer.lr_slider
+    grid = [10 ** (k * slider.step) for k in range(int(slider.min / slider.step), int(slider.max / slider.step) + 1)]
+    assert len(grid) == 17 and grid[0] == pytest.approx(1e-4) and grid[-1] == 1.0
+    close = []
+    for lr in grid:
+        slider.value = lr
+        low, high = explorer.last_weights_range()
+        assert len(explorer.weights) == 100
+        if max(abs(low - 0.7), abs(high - 0.7)) < 0.05:
+            close.append(round(lr, 4))
+    assert min(close) == 0.0178 and 0.0100 not in close  # one smallest rate; the one below ends 0.12 short
+    title = explorer.figure.axes[1].get_title()
+    assert "w over the last 10 epochs: 0.337 to 0.727" in title  # lr 1: it hops back to its start, 0.3367
+    assert explorer.weights[-1] == explorer.weights[-3] == explorer.weights[-5]

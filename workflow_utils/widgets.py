@@ -109,8 +109,19 @@ class LearningRateExplorer(widgets.VBox):
         torch.manual_seed(42)
         self.model = LinearRegressionModel()
         optimizer = OPTIMIZERS[self.optimizer_menu.value](self.model.parameters(), lr=self.lr_slider.value)
+        self.weights: list[float] = []  # w after each epoch: L1 with a fixed step ends hopping between two values
+
+        def record_weight(_history: History) -> None:
+            self.weights.append(self.model.weights.item())
+
         self.history: History = fit(
-            self.model, (X_train, y_train), LOSSES[self.loss_name](), optimizer, self.epochs, val_data=(X_test, y_test)
+            self.model,
+            (X_train, y_train),
+            LOSSES[self.loss_name](),
+            optimizer,
+            self.epochs,
+            val_data=(X_test, y_test),
+            on_epoch_end=record_weight,
         )
         self.figure, (ax_loss, ax_line) = plt.subplots(1, 2, figsize=(9, 3.2))
         title = f"{self.loss_name} loss, lr={self.lr_slider.value:.4f}"
@@ -118,9 +129,19 @@ class LearningRateExplorer(widgets.VBox):
         ax_loss.set_yscale("log")
         with torch.inference_mode():
             predictions = self.model(X_test)
-        title = f"w={self.model.weights.item():.3f}, b={self.model.bias.item():.3f} (truth 0.7, 0.3)"
+        low, high = self.last_weights_range()
+        title = (
+            f"w={self.model.weights.item():.3f}, b={self.model.bias.item():.3f} (truth 0.7, 0.3)\n"
+            f"w over the last 10 epochs: {low:.3f} to {high:.3f}"
+        )
         plot_predictions(X_train, y_train, X_test, y_test, predictions, ax=ax_line, title=title)
         _show(self.image, self.figure)
+
+    def last_weights_range(self, epochs: int = 10) -> tuple[float, float]:
+        """The lowest and highest ``w`` over the last ``epochs`` epochs: one value when training has settled,
+        two far apart when each step overshoots and the next comes back (L1 with a large fixed step)."""
+        last = self.weights[-epochs:]
+        return min(last), max(last)
 
     def __repr__(self) -> str:
         return f"LearningRateExplorer(lr={self.lr_slider.value:.4f}, optimizer={self.optimizer_menu.value!r})"
