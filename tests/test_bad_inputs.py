@@ -372,14 +372,14 @@ def test_label_check_costs_one_look_per_fit():
     class Counting(nn.CrossEntropyLoss):
         pass
 
-    import workflow_utils.engine as engine
+    import workflow_utils._fit_checks as checks
 
-    original = engine._label_problem
+    original = checks.label_problem
     try:
-        engine._label_problem = lambda *a: seen.append(1) or original(*a)
+        checks.label_problem = lambda *a: seen.append(1) or original(*a)
         model = classifier()
         batches = [(torch.randn(2, 4), torch.tensor([0, 1]))] * 5
         fit(model, batches, Counting(), sgd(model), 3, val_data=batches)
     finally:
-        engine._label_problem = original
+        checks.label_problem = original
     assert len(seen) == 2  # one training batch and one validation batch, in epoch 0

@@ -6,14 +6,15 @@ Batches are moved to the model's device, so the model decides where work runs.
 
 Written by hand in 04_training_loop, "The loop, by hand" (one pass) and "The mini-batch loop, by hand".
 
-``fit``'s options are listed in its docstring (``help(fit)``).
+``fit``'s options are listed in its docstring (``help(fit)``). The loop comes first, below ``History``: ``fit``
+runs the epochs and ``_run_epoch`` the five steps over the batches. The checks that turn a mistake into one clear
+line are in ``workflow_utils._fit_checks``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
@@ -22,9 +23,11 @@ from typing import Literal
 
 import torch
 from torch import nn
-from torch.optim.lr_scheduler import CyclicLR, LRScheduler, OneCycleLR, ReduceLROnPlateau
+from torch.optim.lr_scheduler import LRScheduler, OneCycleLR, ReduceLROnPlateau
 
+from workflow_utils import _fit_checks as checks
 from workflow_utils import _validate as check
+from workflow_utils._fit_checks import scheduler_timing
 from workflow_utils.device import set_seed
 from workflow_utils.distributed import is_distributed, is_main_process
 
@@ -56,6 +59,393 @@ class History:
     best_val_loss: float | None = None
     stop_reason: str | None = None  # why training ended early, or None if it ran all epochs
     warning: str | None = None  # the loss ended 100x above its first epoch's (diverged); None if stop_reason is set
+
+
+# --- the loop, as written by hand in 04_training_loop ---------------------------------------------------
+# fit runs the epochs; _run_epoch is the five steps over the batches. The checks that turn a mistake into one
+# clear line live in workflow_utils/_fit_checks.py.
+
+
+def fit(
+    model: nn.Module,
+    train_data: Data,
+    loss_fn: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    epochs: int,
+    *,
+    val_data: Data | None = None,
+    metric: str | MetricFn | tuple[str, MetricFn] | None = None,
+    scheduler: Scheduler | None = None,
+    scheduler_step: Literal["batch", "epoch"] | None = None,
+    start_epoch: int = 0,
+    seed: int | None = None,
+    print_every: int | None = None,
+    decimals: int = 4,
+    progress: bool = False,
+    checkpoint_path: str | Path | None = None,
+    last_checkpoint_path: str | Path | None = None,
+    on_epoch_end: Callable[[History], None] | None = None,
+    amp: bool = False,
+) -> History:
+    """Train for ``epochs`` epochs, validating after each; return the ``History``. Every option: ``help(fit)``.
+
+    Written by hand in 04_training_loop, "The loop, by hand" and "The mini-batch loop, by hand".
+    """
+    device, timing, precision = checks.fit_args(**locals())
+    metric_name, metric_fn = _resolve_metric(metric)
+    history = History(metric_name=metric_name)
+    batch_scheduler = scheduler if timing == "batch" else None
+    one_epoch = partial(
+        _train_and_validate, model, train_data, val_data, loss_fn, optimizer, metric_fn, device, precision
+    )
+    for epoch in _epoch_range(start_epoch, epochs, progress and is_main_process()):
+        try:
+            _prepare_epoch(train_data, seed, epoch)
+            train, val, history.stop_reason = one_epoch(batch_scheduler, epoch, first=epoch == start_epoch)
+            if history.stop_reason:
+                break
+            _step_epoch_scheduler(scheduler if timing == "epoch" else None, (val or train)["loss"])
+            _record(history, epoch, train, val)
+            _save_checkpoints(history, model, optimizer, scheduler, checkpoint_path, last_checkpoint_path)
+            _print_epoch(history, print_every, start_epoch, decimals, validated=val is not None)
+            if on_epoch_end is not None:
+                on_epoch_end(history)
+        except KeyboardInterrupt:
+            history.stop_reason = checks.interrupted_reason(history, epoch, timing, last_checkpoint_path)
+            break
+    history.warning = None if history.stop_reason else checks.diverging_warning(history)
+    _report_end(history)
+    return history
+
+
+def _train_and_validate(
+    model,
+    train_data,
+    val_data,
+    loss_fn,
+    optimizer,
+    metric_fn,
+    device,
+    precision: MixedPrecision | None,
+    batch_scheduler,
+    epoch: int,
+    first: bool,
+) -> tuple[dict[str, float], dict[str, float] | None, str | None]:
+    """One training pass and one validation pass: ``(train, val, stop_reason)``; NaN weights are rolled back."""
+    weights_before = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    model.train()
+    train = _run_epoch(
+        model, train_data, loss_fn, optimizer, metric_fn, device, batch_scheduler, first, "train_data", precision
+    )
+    val = (
+        None
+        if val_data is None
+        else _evaluate(model, val_data, loss_fn, metric_fn, device, first, "val_data", precision)
+    )
+    stop_reason = checks.non_finite_reason(epoch, train, val, train_data, val_data)
+    if stop_reason and not math.isfinite(train["loss"]):
+        model.load_state_dict(weights_before)  # keep the last finite weights
+    return train, val, stop_reason
+
+
+def _run_epoch(
+    model: nn.Module,
+    data: Data,
+    loss_fn: Callable,
+    optimizer: torch.optim.Optimizer | None,
+    metric_fn: MetricFn | None,
+    device: torch.device,
+    batch_scheduler: Scheduler | None = None,
+    first: bool = False,
+    name: str = "data",
+    precision: MixedPrecision | None = None,
+) -> dict[str, float]:
+    # Sums stay on the device: calling .item() per batch would stall a GPU every step.
+    loss_sum = torch.zeros((), device=device)
+    metric_dtype = torch.float32 if device.type == "mps" else torch.float64  # MPS has no float64
+    metric_sum = torch.zeros((), device=device, dtype=metric_dtype)
+    n_samples = 0
+    check_metric = first and metric_fn is not None and metric_fn not in METRICS.values()
+    weights = check.weight_dtype(model)
+    for batch in checks.as_batches(data, name):
+        X, y = check.batch_pair(batch, name)  # one clear error for a dict, a triple, inputs without labels
+        check.input_dtype(name, X, weights)
+        X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        with _precision_context(precision):
+            y_pred = check.forward(model, X, name)  # 1. forward pass
+            problem = checks.target_problem(loss_fn, y_pred, y, weights[0])
+            if problem:
+                raise ValueError(problem)
+            if first:
+                first = False
+                checks.check_labels(loss_fn, y_pred, y)
+            if check_metric:  # until a batch shows the function returns a mean (a batch scoring 0 cannot)
+                check_metric = not checks.metric_is_a_mean(metric_fn, y_pred.detach(), y)
+            loss = _loss(loss_fn, y_pred, y)  # 2. how wrong were we?
+        if optimizer is not None:
+            _optimizer_step(loss, optimizer, precision)  # 3.-5. zero the gradients, backward, step
+            if batch_scheduler is not None:
+                batch_scheduler.step()  # a per-batch schedule such as OneCycleLR
+        loss_sum += loss.detach() * len(X)
+        if metric_fn is not None:
+            metric_sum += torch.as_tensor(metric_fn(y_pred.detach(), y)).to(metric_dtype) * len(X)
+        n_samples += len(X)
+    if n_samples == 0:
+        raise ValueError(f"{name} yielded no batches; check that the dataset or DataLoader is not empty.")
+    loss_total, metric_total, n_samples = _summed_over_processes(loss_sum, metric_sum, n_samples)
+    result = {"loss": loss_total / n_samples}
+    if metric_fn is not None:
+        result["metric"] = metric_total / n_samples
+    return result
+
+
+def _loss(loss_fn: Callable, y_pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    try:
+        loss = loss_fn(y_pred, y)
+    except (IndexError, RuntimeError) as exc:  # the loss's own message is cryptic: say what is wrong
+        problem = checks.label_problem(loss_fn, y_pred, y)
+        if problem:
+            raise ValueError(problem) from exc
+        raise
+    if not isinstance(loss, torch.Tensor) or loss.ndim != 0:
+        shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
+        raise ValueError(f"loss_fn must return one number (the batch mean), got {shape}; reduce it with .mean().")
+    return loss
+
+
+def _optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, precision: MixedPrecision | None) -> None:
+    """Steps 3-5 of the loop: zero the gradients, backpropagate, update (through the GradScaler if any)."""
+    optimizer.zero_grad()  # 3. forget the previous batch's gradients
+    scaler = None if precision is None else precision.scaler
+    if scaler is None:
+        loss.backward()  # 4. gradients of the loss for every parameter
+        optimizer.step()  # 5. nudge the parameters downhill
+        return
+    scaler.scale(loss).backward()  # float16 gradients, scaled up so small ones survive
+    scaler.step(optimizer)  # unscales; skips the step if a gradient overflowed
+    scaler.update()
+
+
+def _summed_over_processes(loss_sum: torch.Tensor, metric_sum: torch.Tensor, n: int) -> tuple[float, float, int]:
+    """The sums and sample count over every process under torch.distributed (each saw its share), else this one's."""
+    if not is_distributed():
+        return loss_sum.item(), metric_sum.item(), n
+    count = torch.tensor(n, device=metric_sum.device, dtype=metric_sum.dtype)
+    totals = torch.stack([loss_sum.to(metric_sum.dtype), metric_sum, count])
+    torch.distributed.all_reduce(totals)  # SUM over the processes
+    loss_total, metric_total, count = totals.tolist()
+    return loss_total, metric_total, round(count)
+
+
+def train_step(
+    model: nn.Module,
+    data: Data,
+    loss_fn: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    metric: str | MetricFn | tuple[str, MetricFn] | None = None,
+    scheduler: Scheduler | None = None,
+) -> dict[str, float]:
+    """Train on every batch of ``data`` once; return ``{"loss": float}`` (and ``"metric"``), sample means.
+
+    ``data``, ``metric`` and ``scheduler`` as for ``fit``; ``optimizer`` is required.
+
+    A per-batch scheduler (OneCycleLR) steps after every optimizer step, any other once at the end.
+    Written by hand in 04_training_loop, "The loop, by hand".
+    """
+    if optimizer is None:
+        raise TypeError(
+            "train_step needs an optimizer to train with; pass torch.optim.SGD(model.parameters(), lr=0.01), "
+            "or call evaluate(model, data, loss_fn) to measure the loss without training."
+        )
+    device = checks.training_args(model, loss_fn, optimizer)
+    timing = scheduler_timing(scheduler, optimizer)
+    _, metric_fn = _resolve_metric(metric)
+    model.train()
+    result = _run_epoch(
+        model, data, loss_fn, optimizer, metric_fn, device, scheduler if timing == "batch" else None, first=True
+    )
+    _step_epoch_scheduler(scheduler if timing == "epoch" else None, result["loss"])
+    return result
+
+
+def evaluate(
+    model: nn.Module, data: Data, loss_fn: nn.Module, metric: str | MetricFn | tuple[str, MetricFn] | None = None
+) -> dict[str, float]:
+    """Mean ``loss`` (and ``metric``) over ``data`` in eval mode, without tracking gradients.
+
+    Returns ``{"loss": float}``, plus ``"metric": float`` when a metric is given: means over every sample,
+    each batch weighted by its size. ``data`` and ``metric`` as for ``fit``. The straight-line notebooks call this pass the *test step*. Written by hand in 04_training_loop, "The loop, by hand".
+    """
+    device = checks.training_args(model, loss_fn, None)
+    _, metric_fn = _resolve_metric(metric)
+    return _evaluate(model, data, loss_fn, metric_fn, device, first=True)
+
+
+def _evaluate(
+    model: nn.Module,
+    data: Data,
+    loss_fn: Callable,
+    metric_fn: MetricFn | None,
+    device: torch.device,
+    first: bool,
+    name: str = "data",
+    precision: MixedPrecision | None = None,
+) -> dict[str, float]:
+    model.eval()
+    with torch.inference_mode():
+        return _run_epoch(model, data, loss_fn, None, metric_fn, device, first=first, name=name, precision=precision)
+
+
+# fit's options, appended to its docstring (help(fit)) so the function itself stays on one screen
+_FIT_OPTIONS = """
+    Args:
+        model (nn.Module): the model; batches are moved to the device its parameters are on.
+        train_data: a pair ``(X, y)`` of tensors (one full batch) or an iterable of ``(X, y)`` batches such as
+            a ``DataLoader``. X's dtype must be the model's (``X.float()``); for element-wise losses (L1, MSE,
+            BCE) y must have the output's shape (``y.reshape_as(y_pred)``), for CrossEntropyLoss be class labels
+            ``(N,)`` of dtype long (or probability rows).
+        loss_fn: a loss such as ``nn.MSELoss()`` with ``reduction='mean'`` (fit weights each batch by its size).
+        optimizer (torch.optim.Optimizer): built on this model's parameters (one left out gives a warning).
+        epochs (int): epochs to run in this call, >= 1.
+        val_data: like ``train_data``; evaluated after every epoch in eval mode, without gradients.
+        metric (str | function | (name, function)): ``'accuracy'`` (class logits ``(N, C)``, labels ``(N,)``),
+            ``'binary_accuracy'`` (one logit per row; 0/1 targets), ``'mae'``, ``'mse'``, or a function
+            ``(y_pred, y) -> mean over the batch``; ``("r2", function)`` names it (a lambda is named "metric").
+            ``History.metric_name`` holds the name; a function returning a sum is refused.
+        scheduler: a ``torch.optim.lr_scheduler`` object on ``optimizer``; OneCycleLR and CyclicLR step once per
+            batch, the others once per epoch (ReduceLROnPlateau, built with mode='min', on the validation loss,
+            else the training loss). A OneCycleLR must have exactly the steps this call takes.
+        scheduler_step ('batch' | 'epoch' | None): overrides when the scheduler steps.
+        start_epoch (int): the number of the first epoch, e.g. the ``epoch`` a checkpoint stored, to resume.
+        seed (int | None): epoch ``e`` re-seeds with ``seed + e`` and calls the sampler's ``set_epoch(e)``, so
+            a run resumed at ``start_epoch`` repeats exactly what the uninterrupted run would have done.
+        print_every (int | None): print a line every that many epochs, under a one-line legend: the train figures
+            are the mean over the epoch's batches while the weights changed, the val figures come after the epoch.
+        decimals (int): decimals of the printed floats (2 suits CNN training, which no two kinds of hardware
+            repeat to 4 decimals).
+        progress (bool): show a tqdm bar over the epochs.
+        checkpoint_path (str | Path | None): keep the best epoch by validation loss here (needs ``val_data``).
+        last_checkpoint_path (str | Path | None): keep the last completed epoch here. Both store ``epoch``, the
+            number of epochs done, i.e. the ``start_epoch`` to resume at, and the plain model's keys (also for
+            a ``torch.compile``d or DDP model).
+        on_epoch_end (function | None): called with the ``History`` after each epoch (a ``LiveLossPlot``, say).
+        amp (bool): mixed precision for the forward pass and loss (``torch.autocast``): bfloat16 on the CPU,
+            float16 with a ``torch.amp.GradScaler`` on CUDA; the weights stay float32. Off by default.
+
+    Returns:
+        History: losses (and metrics) per epoch, ``best_epoch`` and ``stop_reason``.
+
+    Raises:
+        ValueError, TypeError: one line naming the fix, before training starts where it can be known (bad
+        arguments, a scheduler whose steps do not fit) or at the first batch that shows it (a batch that is not
+        ``(X, y)``, dtypes, shapes, labels out of range).
+
+    Ctrl-C and a non-finite loss stop early; ``History.stop_reason`` says why and how to go on. Under
+    ``torch.distributed`` (a ``DistributedDataParallel`` model, loaders from ``workflow_utils.distributed``)
+    each process passes over its share: the figures are summed over the processes, so every one records those
+    of the whole epoch, and only rank 0 prints, shows the bar and writes checkpoints.
+"""
+
+
+fit.__doc__ += _FIT_OPTIONS
+
+
+# --- the small steps fit calls around the loop ------------------------------------------------------------
+
+
+def _step_epoch_scheduler(scheduler: Scheduler | None, monitored_loss: float) -> None:
+    if scheduler is None:
+        return
+    if isinstance(scheduler, ReduceLROnPlateau):
+        scheduler.step(monitored_loss)
+    else:
+        scheduler.step()
+
+
+def _epoch_range(start_epoch: int, epochs: int, progress: bool) -> Iterable[int]:
+    epoch_range = range(start_epoch, start_epoch + epochs)
+    if progress:
+        from tqdm.auto import tqdm
+
+        return tqdm(epoch_range, desc="epochs")
+    return epoch_range
+
+
+def _prepare_epoch(train_data: Data, seed: int | None, epoch: int) -> None:
+    """Seed the epoch and tell the sampler which epoch it is, so a resumed run repeats exactly."""
+    if seed is not None:
+        set_seed(seed + epoch)
+    sampler = getattr(train_data, "sampler", None)
+    if hasattr(sampler, "set_epoch"):
+        sampler.set_epoch(epoch)  # the shuffle order of this epoch, also when resuming
+
+
+def _record(history: History, epoch: int, train: dict[str, float], val: dict[str, float] | None) -> None:
+    history.epochs.append(epoch)
+    history.train_loss.append(train["loss"])
+    if "metric" in train:
+        history.train_metric.append(train["metric"])
+    if val is not None:
+        history.val_loss.append(val["loss"])
+        if "metric" in val:
+            history.val_metric.append(val["metric"])
+        if history.best_val_loss is None or val["loss"] < history.best_val_loss:
+            history.best_epoch, history.best_val_loss = epoch, val["loss"]
+
+
+def _save_checkpoints(history: History, model, optimizer, scheduler, best_path, last_path) -> None:
+    """Write the best epoch (when this one is it) and the last completed epoch, if asked for; rank 0 only.
+
+    ``save_checkpoint`` stores the plain model inside a DDP or compiled one, so ``load_model(DigitsCNN(), path)`` works.
+    """
+    from workflow_utils.checkpoint import save_checkpoint
+
+    if not is_main_process():
+        return  # under torch.distributed every process holds the same weights: one writer is enough
+    done = history.epochs[-1] + 1  # checkpoints record the number of epochs completed
+    if best_path is not None and history.best_epoch == history.epochs[-1]:
+        save_checkpoint(
+            best_path, model, optimizer, epoch=done, best_val_loss=history.best_val_loss, scheduler=scheduler
+        )
+    if last_path is not None:
+        save_checkpoint(
+            last_path, model, optimizer, epoch=done, best_val_loss=history.best_val_loss, scheduler=scheduler
+        )
+
+
+def _report_end(history: History) -> None:
+    """Print why training stopped early and whether it diverged (once, on the main process)."""
+    for line in (history.stop_reason, history.warning):
+        if line and is_main_process():
+            print(line)
+
+
+def _print_epoch(history: History, print_every: int | None, start_epoch: int, decimals: int, validated: bool) -> None:
+    """Every ``print_every`` epochs (rank 0 only), the epoch's line; above the first, a legend: when each was measured."""
+    epoch = history.epochs[-1]
+    if not print_every or (epoch - start_epoch) % print_every != 0 or not is_main_process():
+        return
+    if epoch == start_epoch:
+        print(_epoch_legend(validated))
+    print(_epoch_line(history, decimals))
+
+
+def _epoch_legend(validated: bool) -> str:
+    """What the epoch lines' figures are, and when each was measured (04, "The loop, by hand")."""
+    train = "train: mean over the epoch's batches as they trained"
+    return f"({train}; val: after the epoch)" if validated else f"({train})"
+
+
+def _epoch_line(history: History, decimals: int = 4) -> str:
+    d = decimals
+    parts = [f"epoch {history.epochs[-1]:>3}", f"train loss {history.train_loss[-1]:.{d}f}"]
+    if history.train_metric:
+        parts.append(f"train {history.metric_name} {history.train_metric[-1]:.{d}f}")
+    if history.val_loss:
+        parts.append(f"val loss {history.val_loss[-1]:.{d}f}")
+    if history.val_metric:
+        parts.append(f"val {history.metric_name} {history.val_metric[-1]:.{d}f}")
+    return " | ".join(parts)
 
 
 # --- metrics: each returns the mean over one batch; fit weights batches by their size ------------
@@ -127,220 +517,6 @@ def _resolve_metric(metric: str | MetricFn | None) -> tuple[str | None, MetricFn
     return ("metric" if name in ("", "lambda") else name), metric
 
 
-def _metric_is_a_mean(metric_fn: MetricFn, y_pred: torch.Tensor, y: torch.Tensor) -> bool:
-    """True once a batch shows the metric is a mean; a per-batch sum (fit would average it twice) raises.
-
-    A batch scoring 0 cannot tell the two apart, so the caller asks again on the next batch.
-    """
-    once = torch.as_tensor(metric_fn(y_pred, y)).detach().cpu().double()
-    if once.ndim != 0:
-        raise ValueError(
-            f"the metric must return one number per batch, got shape {tuple(once.shape)}; reduce it with .mean()."
-        )
-    twice = torch.as_tensor(metric_fn(torch.cat([y_pred, y_pred]), torch.cat([y, y]))).detach().cpu().double()
-    if once != 0 and torch.isclose(twice, 2 * once):
-        raise ValueError(
-            "the metric returns a sum over the batch (it doubles when the batch is doubled), so the reported "
-            "figure would be wrong; return the mean over the batch instead (.mean() where it has .sum())."
-        )
-    return bool(once != 0)
-
-
-# --- checks ---------------------------------------------------------------------------------------
-
-
-def _as_batches(data: Data, name: str = "data") -> Iterable[Batch]:
-    """``data`` as something to iterate over for batches; each batch is then read with ``check.batch_pair``."""
-    if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
-        return [check.batch_pair(data, name)]
-    if isinstance(data, (tuple, list)) and len(data) == 2 and any(check.array_like(t) for t in data):
-        raise TypeError(
-            f"{name} must be a pair (X, y) of tensors, got {check.describe(data)}; convert them with "
-            "torch.as_tensor(X, dtype=torch.float32) and torch.as_tensor(y)."
-        )
-    if isinstance(data, (torch.Tensor, str, bytes, dict)) or not isinstance(data, Iterable):
-        raise TypeError(
-            f"{name} must be a pair (X, y) of tensors or an iterable of (X, y) batches such as a DataLoader, "
-            f"got {type(data).__name__}; pass (X_train, y_train) or a DataLoader."
-        )
-    return data
-
-
-# losses that compare output and target element by element: a target of another shape would broadcast
-_ELEMENTWISE = (nn.L1Loss, nn.MSELoss, nn.SmoothL1Loss, nn.HuberLoss, nn.BCEWithLogitsLoss, nn.BCELoss)
-
-
-def _target_problem(loss_fn: Callable, y_pred: torch.Tensor, y: torch.Tensor, model_dtype) -> str | None:
-    """Why ``y`` cannot be the target of ``y_pred`` under an element-wise loss (shape, dtype), or None.
-
-    Cheap (no look at the values), so it runs on every batch: ``MSELoss`` of ``(N, 1)`` against ``(N,)`` would
-    broadcast to ``(N, N)`` and train to the wrong line with only a warning.
-    """
-    if not isinstance(loss_fn, _ELEMENTWISE):
-        return None
-    name = type(loss_fn).__name__
-    if isinstance(loss_fn, (nn.BCEWithLogitsLoss, nn.BCELoss)) and not y.is_floating_point():
-        return f"{name} needs float 0/1 targets, got {y.dtype}; convert them with y.float()."
-    if y.shape != y_pred.shape:
-        return (
-            f"{name} compares output and target element by element, but the output has shape {tuple(y_pred.shape)} "
-            f"and the target {tuple(y.shape)} (they would broadcast to the wrong loss); reshape the target with "
-            "y.reshape_as(y_pred) (e.g. y.unsqueeze(1) for one output per row)."
-        )
-    if not y.is_floating_point():
-        return f"{name} needs float targets, got {y.dtype}; convert them with y.float()."
-    if model_dtype is not None and y.dtype != model_dtype:
-        hint = " (torch.tensor(numpy_array) gives float64)" if y.dtype == torch.float64 else ""
-        return (
-            f"the targets y are {y.dtype} but the model computes in {model_dtype}{hint}; convert them with y.float()."
-        )
-    return None
-
-
-def _label_problem(loss_fn: Callable, y_pred: torch.Tensor, y: torch.Tensor) -> str | None:
-    """Why ``y`` cannot be targets for ``y_pred`` under a classification loss, or None (looks at the values)."""
-    if isinstance(loss_fn, (nn.BCEWithLogitsLoss, nn.BCELoss)):
-        return _target_problem(loss_fn, y_pred, y, None)
-    if isinstance(loss_fn, nn.CrossEntropyLoss) and y.shape == y_pred.shape and y.ndim >= 2:
-        return _probability_problem(y)
-    if not isinstance(loss_fn, (nn.CrossEntropyLoss, nn.NLLLoss)) or y_pred.ndim < 2 or y.ndim != y_pred.ndim - 1:
-        if isinstance(loss_fn, (nn.CrossEntropyLoss, nn.NLLLoss)) and y_pred.ndim >= 1:
-            return (
-                f"{type(loss_fn).__name__} takes logits (N, classes) and class labels (N,), got an output of shape "
-                f"{tuple(y_pred.shape)} and targets of shape {tuple(y.shape)}; give the model one output per class "
-                "and pass labels as y.long() of shape (N,)."
-            )
-        return None  # not class-index targets (regression): nothing to check
-    name = type(loss_fn).__name__
-    if y.is_floating_point() or y.dtype == torch.bool:
-        return f"{name} needs integer class labels (torch.long), got {y.dtype}; convert them with y.long()."
-    num_classes = y_pred.shape[1]
-    valid = y[y != loss_fn.ignore_index]
-    if valid.numel() and (int(valid.min()) < 0 or int(valid.max()) >= num_classes):
-        return (
-            f"labels must lie in 0..{num_classes - 1} for a model with {num_classes} outputs, got labels from "
-            f"{int(valid.min())} to {int(valid.max())}; give the model's last layer one output per class."
-        )
-    return None
-
-
-def _probability_problem(y: torch.Tensor) -> str | None:
-    """CrossEntropyLoss reads targets shaped like the logits as class probabilities: they must be rows summing to 1."""
-    if not y.is_floating_point():
-        return (
-            f"CrossEntropyLoss got targets shaped like the logits {tuple(y.shape)} but of dtype {y.dtype}; pass class "
-            "labels of shape (N,), e.g. y.argmax(dim=1) for one-hot rows."
-        )
-    sums = y.detach().double().sum(dim=1)
-    if bool((y < 0).any()) or not bool(torch.allclose(sums, torch.ones_like(sums), atol=1e-3)):
-        return (
-            "CrossEntropyLoss reads float targets shaped like the logits as class probabilities (each row >= 0, "
-            "summing to 1), but these rows do not sum to 1; for class labels pass y.long() of shape (N,), for "
-            "probabilities normalise the rows."
-        )
-    return None
-
-
-def _check_labels(loss_fn: Callable, y_pred: torch.Tensor, y: torch.Tensor) -> None:
-    """One cheap look at the first batch, before a GPU could hit a device-side assert."""
-    problem = _label_problem(loss_fn, y_pred, y)
-    if problem:
-        raise ValueError(problem)
-
-
-def _check_loss_fn(loss_fn: Callable) -> None:
-    if isinstance(loss_fn, type):
-        raise TypeError(
-            f"loss_fn is the class {loss_fn.__name__}, not an instance; pass {loss_fn.__name__}() with parentheses."
-        )
-    if not callable(loss_fn):
-        raise TypeError(
-            f"loss_fn must be callable like nn.MSELoss(), got {type(loss_fn).__name__}; pass an instance, e.g. nn.MSELoss()."
-        )
-    reduction = getattr(loss_fn, "reduction", "mean")
-    if isinstance(loss_fn, nn.Module) and reduction != "mean":
-        raise ValueError(
-            f"loss_fn has reduction={reduction!r}, but the loop weights each batch's mean loss by its size; "
-            f"build it with the default reduction='mean', e.g. {type(loss_fn).__name__}()."
-        )
-
-
-def _check_training_args(model: nn.Module, loss_fn: Callable, optimizer: torch.optim.Optimizer | None) -> torch.device:
-    """Check what every loop needs; return the one device the model lives on."""
-    check.module("model", model)
-    _check_loss_fn(loss_fn)
-    if optimizer is not None:
-        if not isinstance(optimizer, torch.optim.Optimizer):
-            raise TypeError(
-                f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}; "
-                "build one with torch.optim.SGD(model.parameters(), lr=0.01)."
-            )
-        _check_optimizer_covers(model, optimizer)
-    return check.model_device(model)
-
-
-def _check_optimizer_covers(model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
-    """The optimizer must update the model's trainable parameters: none is an error, some left out a warning."""
-    trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
-    if not trainable:
-        raise ValueError(
-            f"{type(model).__name__} has no trainable parameter (none requires grad), so training would change "
-            "nothing; unfreeze the layers to train with layer.requires_grad_(True), or use evaluate() to only measure."
-        )
-    held = {id(p) for group in optimizer.param_groups for p in group["params"]}
-    left_out = [name for name, p in trainable if id(p) not in held]
-    if len(left_out) == len(trainable):
-        raise ValueError(
-            "the optimizer holds none of the model's parameters, so training would change nothing; "
-            "build it from this model: torch.optim.SGD(model.parameters(), lr=0.01)."
-        )
-    if left_out:
-        shown = ", ".join(left_out[:5]) + (f" and {len(left_out) - 5} more" if len(left_out) > 5 else "")
-        warnings.warn(
-            f"the optimizer leaves out {len(left_out)} of the model's trainable parameters ({shown}), so they never "
-            "train; build it from model.parameters(), or freeze them with requires_grad_(False).",
-            UserWarning,
-            stacklevel=4,
-        )  # a split or 'meta' model fails here, before any training
-
-
-def scheduler_timing(
-    scheduler: Scheduler | None, optimizer: torch.optim.Optimizer, step: Literal["batch", "epoch"] | None = None
-) -> str | None:
-    """When ``scheduler`` steps: ``"batch"`` (OneCycleLR, CyclicLR) or ``"epoch"`` (the others), unless ``step`` says.
-
-    Used by hand in 04_training_loop, "Training the CNN properly" (a one-cycle schedule, per batch).
-    """
-    if scheduler is None:
-        return None
-    if isinstance(scheduler, torch.optim.Optimizer):
-        raise TypeError(
-            "scheduler is an optimizer (it would take a second step per batch); pass a learning-rate scheduler, e.g. torch.optim.lr_scheduler.StepLR(optimizer, 10)."
-        )
-    if not isinstance(scheduler, (LRScheduler, ReduceLROnPlateau)):
-        raise TypeError(
-            f"scheduler must be a torch.optim.lr_scheduler object, got {type(scheduler).__name__}; pass scheduler=None to train without one."
-        )
-    if scheduler.optimizer is not optimizer:
-        raise ValueError(
-            "the scheduler was built on another optimizer, so the learning rate would never change; build it on the optimizer you pass to fit."
-        )
-    if step not in (None, "batch", "epoch"):
-        raise ValueError(
-            f"scheduler_step must be 'batch', 'epoch' or None (chosen from the scheduler's type), got {step!r}."
-        )
-    if step == "batch" and isinstance(scheduler, ReduceLROnPlateau):
-        raise ValueError(
-            "ReduceLROnPlateau reads the validation loss once per epoch; pass scheduler_step='epoch' (or leave it None)."
-        )
-    if isinstance(scheduler, ReduceLROnPlateau) and scheduler.mode != "min":
-        raise ValueError(
-            f"ReduceLROnPlateau was built with mode={scheduler.mode!r}, but the loop feeds it the loss, which should "
-            "fall (it would cut the learning rate while the loss improves); build it with mode='min' (the default)."
-        )
-    return step or ("batch" if isinstance(scheduler, (OneCycleLR, CyclicLR)) else "epoch")
-
-
 # --- mixed precision (fit(amp=True)) -------------------------------------------------------------
 
 
@@ -382,533 +558,7 @@ def _precision_context(precision: MixedPrecision | None) -> contextlib.AbstractC
     return contextlib.nullcontext() if precision is None else precision.autocast()
 
 
-def _optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer, precision: MixedPrecision | None) -> None:
-    """Steps 3-5 of the loop: zero the gradients, backpropagate, update (through the GradScaler if any)."""
-    optimizer.zero_grad()  # 3. forget the previous batch's gradients
-    scaler = None if precision is None else precision.scaler
-    if scaler is None:
-        loss.backward()  # 4. gradients of the loss for every parameter
-        optimizer.step()  # 5. nudge the parameters downhill
-        return
-    scaler.scale(loss).backward()  # float16 gradients, scaled up so small ones survive
-    scaler.step(optimizer)  # unscales; skips the step if a gradient overflowed
-    scaler.update()
-
-
-def _check_schedule_length(
-    scheduler: Scheduler | None, timing: str | None, train_data: Data, epochs: int, scheduler_step
-) -> None:
-    """A OneCycleLR must have the steps fit will take: too few crash mid-run, too few taken stop mid-cycle."""
-    if not isinstance(scheduler, OneCycleLR):
-        return
-    remaining = scheduler.total_steps - scheduler.last_epoch
-    batches = 1 if isinstance(train_data, (tuple, list)) and len(train_data) == 2 else _length(train_data)
-    if timing == "epoch":
-        if epochs != remaining:
-            raise ValueError(
-                f"OneCycleLR has {remaining} steps left but stepped once per epoch (scheduler_step={scheduler_step!r}) "
-                f"it would take {epochs}, "
-                + ("stopping with the learning rate mid-cycle" if epochs < remaining else "and then fail")
-                + "; let fit step it once per batch (scheduler_step=None), or build it with total_steps=epochs."
-            )
-        return
-    if batches is None:
-        return  # a generator: its length is unknown until it ends
-    planned = epochs * batches
-    if planned > remaining or (planned < remaining and scheduler.last_epoch == 0):
-        raise ValueError(
-            f"OneCycleLR has {remaining} steps left but fit would take {planned} ({epochs} epochs x {batches} batches), "
-            + ("so it would fail part-way" if planned > remaining else "stopping with the learning rate mid-cycle")
-            + "; build it with total_steps=epochs * len(train_loader), e.g. "
-            "digits_recipe(model, epochs, steps_per_epoch=len(train_loader))."
-        )
-
-
-def _length(data: Data) -> int | None:
-    try:
-        return len(data)
-    except TypeError:
-        return None
-
-
-# --- one pass over the data -----------------------------------------------------------------------
-
-
-def _run_epoch(
-    model: nn.Module,
-    data: Data,
-    loss_fn: Callable,
-    optimizer: torch.optim.Optimizer | None,
-    metric_fn: MetricFn | None,
-    device: torch.device,
-    batch_scheduler: Scheduler | None = None,
-    first: bool = False,
-    name: str = "data",
-    precision: MixedPrecision | None = None,
-) -> dict[str, float]:
-    # Sums stay on the device: calling .item() per batch would stall a GPU every step.
-    loss_sum = torch.zeros((), device=device)
-    metric_dtype = torch.float32 if device.type == "mps" else torch.float64  # MPS has no float64
-    metric_sum = torch.zeros((), device=device, dtype=metric_dtype)
-    n_samples = 0
-    check_metric = first and metric_fn is not None and metric_fn not in METRICS.values()
-    weights = check.weight_dtype(model)
-    for batch in _as_batches(data, name):
-        X, y = check.batch_pair(batch, name)  # one clear error for a dict, a triple, inputs without labels
-        check.input_dtype(name, X, weights)
-        X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        with _precision_context(precision):
-            y_pred = check.forward(model, X, name)  # 1. forward pass
-            problem = _target_problem(loss_fn, y_pred, y, weights[0])
-            if problem:
-                raise ValueError(problem)
-            if first:
-                first = False
-                _check_labels(loss_fn, y_pred, y)
-            if check_metric:  # until a batch shows the function returns a mean (a batch scoring 0 cannot)
-                check_metric = not _metric_is_a_mean(metric_fn, y_pred.detach(), y)
-            loss = _loss(loss_fn, y_pred, y)  # 2. how wrong were we?
-        if optimizer is not None:
-            _optimizer_step(loss, optimizer, precision)  # 3.-5. zero the gradients, backward, step
-            if batch_scheduler is not None:
-                batch_scheduler.step()  # a per-batch schedule such as OneCycleLR
-        loss_sum += loss.detach() * len(X)
-        if metric_fn is not None:
-            metric_sum += torch.as_tensor(metric_fn(y_pred.detach(), y)).to(metric_dtype) * len(X)
-        n_samples += len(X)
-    if n_samples == 0:
-        raise ValueError(f"{name} yielded no batches; check that the dataset or DataLoader is not empty.")
-    loss_total, metric_total, n_samples = _summed_over_processes(loss_sum, metric_sum, n_samples)
-    result = {"loss": loss_total / n_samples}
-    if metric_fn is not None:
-        result["metric"] = metric_total / n_samples
-    return result
-
-
-def _summed_over_processes(loss_sum: torch.Tensor, metric_sum: torch.Tensor, n: int) -> tuple[float, float, int]:
-    """The sums and sample count over every process under torch.distributed (each saw its share), else this one's."""
-    if not is_distributed():
-        return loss_sum.item(), metric_sum.item(), n
-    count = torch.tensor(n, device=metric_sum.device, dtype=metric_sum.dtype)
-    totals = torch.stack([loss_sum.to(metric_sum.dtype), metric_sum, count])
-    torch.distributed.all_reduce(totals)  # SUM over the processes
-    loss_total, metric_total, count = totals.tolist()
-    return loss_total, metric_total, round(count)
-
-
-def _loss(loss_fn: Callable, y_pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    try:
-        loss = loss_fn(y_pred, y)
-    except (IndexError, RuntimeError) as exc:  # the loss's own message is cryptic: say what is wrong
-        problem = _label_problem(loss_fn, y_pred, y)
-        if problem:
-            raise ValueError(problem) from exc
-        raise
-    if not isinstance(loss, torch.Tensor) or loss.ndim != 0:
-        shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
-        raise ValueError(f"loss_fn must return one number (the batch mean), got {shape}; reduce it with .mean().")
-    return loss
-
-
-def train_step(
-    model: nn.Module,
-    data: Data,
-    loss_fn: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    metric: str | MetricFn | tuple[str, MetricFn] | None = None,
-    scheduler: Scheduler | None = None,
-) -> dict[str, float]:
-    """Train on every batch of ``data`` once; return ``{"loss": float}`` (and ``"metric"``), sample means.
-
-    ``data``, ``metric`` and ``scheduler`` as for ``fit``; ``optimizer`` is required.
-
-    A per-batch scheduler (OneCycleLR) steps after every optimizer step, any other once at the end.
-    Written by hand in 04_training_loop, "The loop, by hand".
-    """
-    if optimizer is None:
-        raise TypeError(
-            "train_step needs an optimizer to train with; pass torch.optim.SGD(model.parameters(), lr=0.01), "
-            "or call evaluate(model, data, loss_fn) to measure the loss without training."
-        )
-    device = _check_training_args(model, loss_fn, optimizer)
-    timing = scheduler_timing(scheduler, optimizer)
-    _, metric_fn = _resolve_metric(metric)
-    model.train()
-    result = _run_epoch(
-        model, data, loss_fn, optimizer, metric_fn, device, scheduler if timing == "batch" else None, first=True
-    )
-    _step_epoch_scheduler(scheduler if timing == "epoch" else None, result["loss"])
-    return result
-
-
-def evaluate(
-    model: nn.Module, data: Data, loss_fn: nn.Module, metric: str | MetricFn | tuple[str, MetricFn] | None = None
-) -> dict[str, float]:
-    """Mean ``loss`` (and ``metric``) over ``data`` in eval mode, without tracking gradients.
-
-    Returns ``{"loss": float}``, plus ``"metric": float`` when a metric is given: means over every sample,
-    each batch weighted by its size. ``data`` and ``metric`` as for ``fit``. The straight-line notebooks call this pass the *test step*. Written by hand in 04_training_loop, "The loop, by hand".
-    """
-    device = _check_training_args(model, loss_fn, None)
-    _, metric_fn = _resolve_metric(metric)
-    return _evaluate(model, data, loss_fn, metric_fn, device, first=True)
-
-
-def _evaluate(
-    model: nn.Module,
-    data: Data,
-    loss_fn: Callable,
-    metric_fn: MetricFn | None,
-    device: torch.device,
-    first: bool,
-    name: str = "data",
-    precision: MixedPrecision | None = None,
-) -> dict[str, float]:
-    model.eval()
-    with torch.inference_mode():
-        return _run_epoch(model, data, loss_fn, None, metric_fn, device, first=first, name=name, precision=precision)
-
-
-def _step_epoch_scheduler(scheduler: Scheduler | None, monitored_loss: float) -> None:
-    if scheduler is None:
-        return
-    if isinstance(scheduler, ReduceLROnPlateau):
-        scheduler.step(monitored_loss)
-    else:
-        scheduler.step()
-
-
-# --- fit: the loop, and the small steps it calls ----------------------------------------------------
-
-
-def fit(
-    model: nn.Module,
-    train_data: Data,
-    loss_fn: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    epochs: int,
-    *,
-    val_data: Data | None = None,
-    metric: str | MetricFn | tuple[str, MetricFn] | None = None,
-    scheduler: Scheduler | None = None,
-    scheduler_step: Literal["batch", "epoch"] | None = None,
-    start_epoch: int = 0,
-    seed: int | None = None,
-    print_every: int | None = None,
-    decimals: int = 4,
-    progress: bool = False,
-    checkpoint_path: str | Path | None = None,
-    last_checkpoint_path: str | Path | None = None,
-    on_epoch_end: Callable[[History], None] | None = None,
-    amp: bool = False,
-) -> History:
-    """Train for ``epochs`` epochs, validating after each; return the ``History``. Every option: ``help(fit)``.
-
-    Written by hand in 04_training_loop, "The loop, by hand" and "The mini-batch loop, by hand".
-    """
-    device, timing, precision = _check_fit_args(**locals())
-    metric_name, metric_fn = _resolve_metric(metric)
-    history = History(metric_name=metric_name)
-    batch_scheduler = scheduler if timing == "batch" else None
-    args = (model, train_data, val_data, loss_fn, optimizer, metric_fn, device, precision)
-    one_epoch = partial(_train_and_validate, *args)
-    for epoch in _epoch_range(start_epoch, epochs, progress and is_main_process()):
-        try:
-            _prepare_epoch(train_data, seed, epoch)
-            train, val, history.stop_reason = one_epoch(batch_scheduler, epoch, first=epoch == start_epoch)
-            if history.stop_reason:
-                break
-            _step_epoch_scheduler(scheduler if timing == "epoch" else None, (val or train)["loss"])
-            _record(history, epoch, train, val)
-            _save_checkpoints(history, model, optimizer, scheduler, checkpoint_path, last_checkpoint_path)
-            if print_every and (epoch - start_epoch) % print_every == 0 and is_main_process():
-                if epoch == start_epoch:  # once, above the first line: when each figure was measured
-                    print(_epoch_legend(val_data is not None))
-                print(_epoch_line(history, decimals))
-            if on_epoch_end is not None:
-                on_epoch_end(history)
-        except KeyboardInterrupt:
-            history.stop_reason = _interrupted_reason(history, epoch, timing, last_checkpoint_path)
-            break
-    history.warning = None if history.stop_reason else _diverging_warning(history)
-    _report_end(history)
-    return history
-
-
-def _diverging_warning(history: History) -> str | None:
-    """A note when a training loss of the last two epochs is at least 100 times its first epoch's.
-
-    Two epochs, because a loss that diverges can also jump back and forth (L1 with SGD does).
-    """
-    losses = history.train_loss
-    if len(losses) < 2 or not all(math.isfinite(loss) for loss in losses):
-        return None
-    high = max(range(len(losses) - 2 if len(losses) > 2 else 1, len(losses)), key=losses.__getitem__)
-    if losses[high] <= 100 * losses[0]:
-        return None
-    return (
-        f"warning: the training loss grew from {losses[0]:.4g} (epoch {history.epochs[0]}) to {losses[high]:.4g} "
-        f"(epoch {history.epochs[high]}): training diverged; try a learning rate about 10 times smaller."
-    )
-
-
-def _report_end(history: History) -> None:
-    """Print why training stopped early and whether it diverged (once, on the main process)."""
-    for line in (history.stop_reason, history.warning):
-        if line and is_main_process():
-            print(line)
-
-
-_FIT_OPTIONS = """
-    Args:
-        model (nn.Module): the model; batches are moved to the device its parameters are on.
-        train_data: a pair ``(X, y)`` of tensors (one full batch) or an iterable of ``(X, y)`` batches such as
-            a ``DataLoader``. X's dtype must be the model's (``X.float()``); for element-wise losses (L1, MSE,
-            BCE) y must have the output's shape (``y.reshape_as(y_pred)``), for CrossEntropyLoss be class labels
-            ``(N,)`` of dtype long (or probability rows).
-        loss_fn: a loss such as ``nn.MSELoss()`` with ``reduction='mean'`` (fit weights each batch by its size).
-        optimizer (torch.optim.Optimizer): built on this model's parameters (one left out gives a warning).
-        epochs (int): epochs to run in this call, >= 1.
-        val_data: like ``train_data``; evaluated after every epoch in eval mode, without gradients.
-        metric (str | function | (name, function)): ``'accuracy'`` (class logits ``(N, C)``, labels ``(N,)``),
-            ``'binary_accuracy'`` (one logit per row; 0/1 targets), ``'mae'``, ``'mse'``, or a function
-            ``(y_pred, y) -> mean over the batch``; ``("r2", function)`` names it (a lambda is named "metric").
-            ``History.metric_name`` holds the name; a function returning a sum is refused.
-        scheduler: a ``torch.optim.lr_scheduler`` object on ``optimizer``; OneCycleLR and CyclicLR step once per
-            batch, the others once per epoch (ReduceLROnPlateau, built with mode='min', on the validation loss,
-            else the training loss). A OneCycleLR must have exactly the steps this call takes.
-        scheduler_step ('batch' | 'epoch' | None): overrides when the scheduler steps.
-        start_epoch (int): the number of the first epoch, e.g. the ``epoch`` a checkpoint stored, to resume.
-        seed (int | None): epoch ``e`` re-seeds with ``seed + e`` and calls the sampler's ``set_epoch(e)``, so
-            a run resumed at ``start_epoch`` repeats exactly what the uninterrupted run would have done.
-        print_every (int | None): print a line every that many epochs, under a one-line legend: the train figures
-            are the mean over the epoch's batches while the weights changed, the val figures come after the epoch.
-        decimals (int): decimals of the printed floats (2 suits CNN training, which no two kinds of hardware
-            repeat to 4 decimals).
-        progress (bool): show a tqdm bar over the epochs.
-        checkpoint_path (str | Path | None): keep the best epoch by validation loss here (needs ``val_data``).
-        last_checkpoint_path (str | Path | None): keep the last completed epoch here. Both store ``epoch``, the
-            number of epochs done, i.e. the ``start_epoch`` to resume at, and the plain model's keys (also for
-            a ``torch.compile``d or DDP model).
-        on_epoch_end (function | None): called with the ``History`` after each epoch (a ``LiveLossPlot``, say).
-        amp (bool): mixed precision for the forward pass and loss (``torch.autocast``): bfloat16 on the CPU,
-            float16 with a ``torch.amp.GradScaler`` on CUDA; the weights stay float32. Off by default.
-
-    Returns:
-        History: losses (and metrics) per epoch, ``best_epoch`` and ``stop_reason``.
-
-    Raises:
-        ValueError, TypeError: one line naming the fix, before training starts where it can be known (bad
-        arguments, a scheduler whose steps do not fit) or at the first batch that shows it (a batch that is not
-        ``(X, y)``, dtypes, shapes, labels out of range).
-
-    Ctrl-C and a non-finite loss stop early; ``History.stop_reason`` says why and how to go on. Under
-    ``torch.distributed`` (a ``DistributedDataParallel`` model, loaders from ``workflow_utils.distributed``)
-    each process passes over its share: the figures are summed over the processes, so every one records those
-    of the whole epoch, and only rank 0 prints, shows the bar and writes checkpoints.
-"""
-fit.__doc__ += _FIT_OPTIONS
-
-
-def _train_and_validate(
-    model,
-    train_data,
-    val_data,
-    loss_fn,
-    optimizer,
-    metric_fn,
-    device,
-    precision: MixedPrecision | None,
-    batch_scheduler,
-    epoch: int,
-    first: bool,
-) -> tuple[dict[str, float], dict[str, float] | None, str | None]:
-    """One training pass and one validation pass: ``(train, val, stop_reason)``; NaN weights are rolled back."""
-    weights_before = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    model.train()
-    train = _run_epoch(
-        model, train_data, loss_fn, optimizer, metric_fn, device, batch_scheduler, first, "train_data", precision
-    )
-    val = (
-        None
-        if val_data is None
-        else _evaluate(model, val_data, loss_fn, metric_fn, device, first, "val_data", precision)
-    )
-    stop_reason = _non_finite_reason(epoch, train, val, train_data, val_data)
-    if stop_reason and not math.isfinite(train["loss"]):
-        model.load_state_dict(weights_before)  # keep the last finite weights
-    return train, val, stop_reason
-
-
-def _check_fit_args(
-    model,
-    train_data,
-    loss_fn,
-    optimizer,
-    epochs,
-    val_data,
-    metric,
-    start_epoch,
-    seed,
-    print_every,
-    decimals,
-    checkpoint_path,
-    last_checkpoint_path,
-    on_epoch_end,
-    scheduler,
-    scheduler_step,
-    amp,
-    **_,
-) -> tuple[torch.device, str | None, MixedPrecision | None]:
-    """Every argument check of ``fit`` in one place; return the model's device, when the scheduler steps
-    and the mixed-precision settings (None without ``amp``)."""
-    check.positive_int("epochs", epochs, 10)
-    device = _check_training_args(model, loss_fn, optimizer)
-    _as_batches(train_data, "train_data")
-    if val_data is not None:
-        _as_batches(val_data, "val_data")
-    check.non_negative_int("start_epoch", start_epoch, 0)
-    if seed is not None:
-        check.non_negative_int("seed", seed, 42)
-    if print_every is not None:
-        check.positive_int("print_every", print_every, 1)
-    check.non_negative_int("decimals", decimals, 4)
-    if checkpoint_path is not None and val_data is None:
-        raise ValueError("checkpoint_path keeps the best epoch by validation loss, so it needs val_data too.")
-    for name, path in (("checkpoint_path", checkpoint_path), ("last_checkpoint_path", last_checkpoint_path)):
-        if path is not None:
-            check.path(name, path)
-    if on_epoch_end is not None and not callable(on_epoch_end):
-        raise TypeError(
-            f"on_epoch_end must be a function taking the History, got {type(on_epoch_end).__name__}; pass e.g. a LiveLossPlot()."
-        )
-    timing = scheduler_timing(scheduler, optimizer, scheduler_step)
-    _check_schedule_length(scheduler, timing, train_data, epochs, scheduler_step)
-    return device, timing, mixed_precision(device, amp)
-
-
-def _epoch_range(start_epoch: int, epochs: int, progress: bool) -> Iterable[int]:
-    epoch_range = range(start_epoch, start_epoch + epochs)
-    if progress:
-        from tqdm.auto import tqdm
-
-        return tqdm(epoch_range, desc="epochs")
-    return epoch_range
-
-
-def _prepare_epoch(train_data: Data, seed: int | None, epoch: int) -> None:
-    """Seed the epoch and tell the sampler which epoch it is, so a resumed run repeats exactly."""
-    if seed is not None:
-        set_seed(seed + epoch)
-    sampler = getattr(train_data, "sampler", None)
-    if hasattr(sampler, "set_epoch"):
-        sampler.set_epoch(epoch)  # the shuffle order of this epoch, also when resuming
-
-
-def _non_finite_reason(
-    epoch: int, train: dict, val: dict | None, train_data: Data, val_data: Data | None
-) -> str | None:
-    """Why the epoch's losses are not finite (which data tensor holds NaN/inf, or the learning rate), or None."""
-    for name, result, data in (("training", train, train_data), ("validation", val, val_data)):
-        if result is None or math.isfinite(result["loss"]):
-            continue
-        kept = "the weights from before this epoch" if name == "training" else "its weights"
-        where = _find_non_finite(data, "train_data" if name == "training" else "val_data")
-        if where:
-            return f"stopped at epoch {epoch}: the {name} loss became {result['loss']} because {where}; clean or drop those rows (the model keeps {kept})."
-        if name == "training":
-            return (
-                f"stopped at epoch {epoch}: the training loss became {result['loss']}. The learning rate is probably "
-                f"too large; try one 10x smaller (the model keeps {kept})."
-            )
-        return f"stopped at epoch {epoch}: the validation loss became {result['loss']} while the training loss is finite; check the model's output on val_data."
-    return None
-
-
-def _find_non_finite(data: Data, name: str) -> str | None:
-    """Where the first NaN/inf input or target of ``data`` is, in words, or None when all are finite."""
-    for i, batch in enumerate(_as_batches(data, name)):
-        X, y = check.batch_pair(batch, name)
-        for label, t in (("inputs X", X), ("targets y", y)):
-            if isinstance(t, torch.Tensor) and t.is_floating_point() and not torch.isfinite(t).all():
-                return f"{name}'s {label} hold NaN or inf (first in batch {i})"
-    return None
-
-
-def _interrupted_reason(
-    history: History, epoch: int, timing: str | None, last_checkpoint_path: str | Path | None
-) -> str:
-    """What a Ctrl-C during ``epoch`` kept, and advice that works as printed."""
-    done = history.epochs[-1] + 1 if history.epochs else epoch
-    head = (
-        f"interrupted {'after' if done > epoch else 'during'} epoch {epoch}; the history holds epochs up to {done - 1}"
-    )
-    if last_checkpoint_path is not None and history.epochs:
-        return (
-            f"{head}. To resume exactly, rebuild model, optimizer and scheduler, call "
-            f"load_checkpoint({str(last_checkpoint_path)!r}, model, optimizer, scheduler=scheduler), "
-            f"then fit(..., start_epoch={done}) for the remaining epochs."
-        )
-    if timing == "batch":
-        return (
-            f"{head} and the model its last completed step. The per-batch scheduler has used its steps for "
-            "this run, so rebuild optimizer and scheduler to train again; pass last_checkpoint_path= to be able to resume."
-        )
-    return (
-        f"{head} and the model its last completed step. To go on, call fit again with start_epoch={done} "
-        "(not an exact resume: pass last_checkpoint_path= for that)."
-    )
-
-
-def _record(history: History, epoch: int, train: dict[str, float], val: dict[str, float] | None) -> None:
-    history.epochs.append(epoch)
-    history.train_loss.append(train["loss"])
-    if "metric" in train:
-        history.train_metric.append(train["metric"])
-    if val is not None:
-        history.val_loss.append(val["loss"])
-        if "metric" in val:
-            history.val_metric.append(val["metric"])
-        if history.best_val_loss is None or val["loss"] < history.best_val_loss:
-            history.best_epoch, history.best_val_loss = epoch, val["loss"]
-
-
-def _save_checkpoints(history: History, model, optimizer, scheduler, best_path, last_path) -> None:
-    """Write the best epoch (when this one is it) and the last completed epoch, if asked for; rank 0 only.
-
-    ``save_checkpoint`` stores the plain model inside a DDP or compiled one, so ``load_model(DigitsCNN(), path)`` works.
-    """
-    from workflow_utils.checkpoint import save_checkpoint
-
-    if not is_main_process():
-        return  # under torch.distributed every process holds the same weights: one writer is enough
-    done = history.epochs[-1] + 1  # checkpoints record the number of epochs completed
-    if best_path is not None and history.best_epoch == history.epochs[-1]:
-        save_checkpoint(
-            best_path, model, optimizer, epoch=done, best_val_loss=history.best_val_loss, scheduler=scheduler
-        )
-    if last_path is not None:
-        save_checkpoint(
-            last_path, model, optimizer, epoch=done, best_val_loss=history.best_val_loss, scheduler=scheduler
-        )
-
-
-def _epoch_legend(validated: bool) -> str:
-    """What the epoch lines' figures are, and when each was measured (04, "The loop, by hand")."""
-    train = "train: mean over the epoch's batches as they trained"
-    return f"({train}; val: after the epoch)" if validated else f"({train})"
-
-
-def _epoch_line(history: History, decimals: int = 4) -> str:
-    d = decimals
-    parts = [f"epoch {history.epochs[-1]:>3}", f"train loss {history.train_loss[-1]:.{d}f}"]
-    if history.train_metric:
-        parts.append(f"train {history.metric_name} {history.train_metric[-1]:.{d}f}")
-    if history.val_loss:
-        parts.append(f"val loss {history.val_loss[-1]:.{d}f}")
-    if history.val_metric:
-        parts.append(f"val {history.metric_name} {history.val_metric[-1]:.{d}f}")
-    return " | ".join(parts)
+# --- the series' recipe for the digits CNN ----------------------------------------------------------
 
 
 def digits_recipe(
