@@ -609,11 +609,11 @@ def test_printed_lines_say_when_each_figure_was_measured(line, capsys):
     opt = torch.optim.SGD(model.parameters(), lr=0.01)
     fit(model, (X_train, y_train), nn.L1Loss(), opt, 4, val_data=(X_test, y_test), print_every=2)
     printed = capsys.readouterr().out.splitlines()
-    assert printed[0] == "(train: mean over the epoch's batches as they trained; val: after the epoch)"
+    assert printed[0] == "(train: mean over the epoch's batches, each before its step; val: after the epoch)"
     assert [p[:9] for p in printed[1:]] == ["epoch   0", "epoch   2"]
     fit(model, (X_train, y_train), nn.L1Loss(), opt, 2, start_epoch=4, print_every=1)  # resumed, no val_data
     printed = capsys.readouterr().out.splitlines()
-    assert printed[0] == "(train: mean over the epoch's batches as they trained)" and len(printed) == 3
+    assert printed[0] == "(train: mean over the epoch's batches, each before its step)" and len(printed) == 3
     assert printed[1].startswith("epoch   4 | train loss") and printed[2].startswith("epoch   5 |")
     fit(model, (X_train, y_train), nn.L1Loss(), opt, 1)  # print_every not given: nothing printed
     assert capsys.readouterr().out == ""

@@ -135,7 +135,7 @@ def test_one_process_prints_07s_lines_and_writes_its_files(digits_root, offline_
     command = [sys.executable, str(SCRIPT), "--epochs", "2", "--model", "mlp", "--print-every", "1"]
     printed = run([*command, "--data", str(digits_root), "--out", str(out)], offline_env, tmp_path).splitlines()
     assert printed[0] == "1 process: 1257 training images per epoch, batches of 64"
-    assert printed[1].startswith("(train: mean over the epoch's batches as they trained")  # fit's legend
+    assert printed[1].startswith("(train: mean over the epoch's batches, each before its step")  # fit's legend
     assert [line[:9] for line in printed[2:4]] == ["epoch   0", "epoch   1"]
     assert printed[4].startswith("best epoch 1: val accuracy 0.")
     assert TEST_LINE.fullmatch(printed[-1]), printed[-1]

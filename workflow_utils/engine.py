@@ -432,7 +432,7 @@ def _print_epoch(history: History, print_every: int | None, start_epoch: int, de
 
 def _epoch_legend(validated: bool) -> str:
     """What the epoch lines' figures are, and when each was measured (04, "The loop, by hand")."""
-    train = "train: mean over the epoch's batches as they trained"
+    train = "train: mean over the epoch's batches, each before its step"
     return f"({train}; val: after the epoch)" if validated else f"({train})"
 
 
