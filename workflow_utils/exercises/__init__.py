@@ -2,14 +2,15 @@
 
 Each notebook's exercises live in a module named after it (``ex01`` for ``01_data``). An answer
 (the first argument of ``check``) left as ``None`` prints "not attempted yet", so Restart & Run All
-never breaks.
+never breaks. An exercise with graded hints (a tuple, a nudge first and the method last) reveals one
+level per call of ``hint()``, and a wrong answer's verdict only points to ``hint()``.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -42,13 +43,22 @@ def _left_as_found(answer: tuple[Any, ...]) -> Iterator[None]:
 
 @dataclass
 class Exercise:
-    """One exercise: ``problem(*answer)`` returns what is wrong (a string) or None when correct."""
+    """One exercise: ``problem(*answer)`` returns what is wrong (a string) or None when correct.
+
+    ``hint_text`` is one hint, or a tuple of graded hints: a nudge first, the method last.
+    """
 
     name: str
     problem: Callable[..., str | None]
-    hint_text: str
+    hint_text: str | tuple[str, ...]
     solution_code: str
     report: Callable[..., str] | None = None  # a line added after "correct!" (e.g. the one test score)
+    _hints_shown: int = field(default=0, init=False, repr=False, compare=False)  # graded hints revealed so far
+
+    @property
+    def hints(self) -> tuple[str, ...]:
+        """The hints in the order ``hint()`` reveals them."""
+        return (self.hint_text,) if isinstance(self.hint_text, str) else tuple(self.hint_text)
 
     def check(self, *answer: Any) -> None:
         """Print a verdict for ``answer``: correct, not attempted yet, or what is wrong plus a hint."""
@@ -62,7 +72,7 @@ class Exercise:
                 with _left_as_found(answer):
                     print(f"  {self.report(*answer)}")
         else:
-            print(f"{self.name}: not yet. {problem}\n  hint: {self.hint_text}")
+            print(f"{self.name}: not yet. {problem}\n  hint: {self._hint_pointer()}")
 
     def passes(self, *answer: Any) -> bool:
         """Whether ``answer`` is correct, without printing anything."""
@@ -80,9 +90,22 @@ class Exercise:
         except Exception as exc:  # a broken answer gets a verdict, not a traceback
             return f"checking your answer raised {type(exc).__name__}: {exc}"
 
+    def _hint_pointer(self) -> str:
+        """What a wrong answer's verdict says about hints: the one hint, or where the graded ones are."""
+        if len(self.hints) == 1:
+            return self.hints[0]
+        return f"{self.name}.hint() gives a nudge; call it again for more ({len(self.hints)} levels)."
+
     def hint(self) -> None:
-        """Print a nudge in the right direction."""
-        print(f"{self.name} hint: {self.hint_text}")
+        """Print a nudge in the right direction; with graded hints, each call reveals the next level."""
+        hints = self.hints
+        if len(hints) == 1:
+            print(f"{self.name} hint: {hints[0]}")
+            return
+        level = min(self._hints_shown, len(hints) - 1)
+        self._hints_shown = level + 1
+        last = "" if level + 1 < len(hints) else f" (the last hint; {self.name}.solution() shows one answer)"
+        print(f"{self.name} hint {level + 1} of {len(hints)}: {hints[level]}{last}")
 
     def solution(self) -> None:
         """Print one correct answer."""

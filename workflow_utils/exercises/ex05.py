@@ -11,55 +11,84 @@ from torch import nn
 from workflow_utils.exercises import Exercise
 from workflow_utils.exercises._line import line_split, new_line_run
 
+RATES = (0.02, 0.05)  # the two candidate learning rates of exercise 1
+EPOCHS = 300  # each trained this long, L1 loss and SGD, from a seed-42 line model
+_EITHER = " or ".join(str(lr) for lr in RATES)  # "0.02 or 0.05"
 
-def _line_run(epochs: int, fit_points: int = 30) -> dict[str, float]:
-    """MAEs of the seed-42 L1/SGD line trained on the first ``fit_points`` training points."""
+
+def _fit_and_validation() -> tuple[torch.Tensor, ...]:
+    """X_fit, y_fit, X_val, y_val: 10 of the 40 training points held out at random (split_data's seed 42)."""
+    from workflow_utils.data import split_data
+
+    X_train, y_train, _, _ = line_split()
+    return split_data(X_train, y_train, train_fraction=0.75, shuffle=True)
+
+
+def _line_run(lr: float, fit_on: str = "random 30") -> dict[str, float]:
+    """MAEs of the seed-42 L1/SGD line trained ``EPOCHS`` epochs at ``lr`` (on the 30 fitting points by default)."""
     from workflow_utils.engine import fit
 
     X_train, y_train, X_test, y_test = line_split()
-    model, optimizer = new_line_run()
-    fit(model, (X_train[:fit_points], y_train[:fit_points]), nn.L1Loss(), optimizer, epochs)
+    X_fit, y_fit, X_val, y_val = _fit_and_validation()
+    data = {"random 30": (X_fit, y_fit), "all 40": (X_train, y_train), "first 30": (X_train[:30], y_train[:30])}
+    model, _ = new_line_run()
+    fit(model, data[fit_on], nn.L1Loss(), torch.optim.SGD(model.parameters(), lr=lr), EPOCHS)
     with torch.inference_mode():
         test_errors = model(X_test) - y_test
         return {
-            "fit": (model(X_train[:fit_points]) - y_train[:fit_points]).abs().mean().item(),
-            "val": (model(X_train[30:]) - y_train[30:]).abs().mean().item(),
+            "fit": (model(X_fit) - y_fit).abs().mean().item(),
+            "val": (model(X_val) - y_val).abs().mean().item(),
             "test": test_errors.abs().mean().item(),
             "test_mse": (test_errors**2).mean().item(),
         }
 
 
-def _choose_then_test(chosen_epochs: Any, test_mae: Any = None) -> str | None:
-    if isinstance(chosen_epochs, bool) or not isinstance(chosen_epochs, numbers.Integral):  # NumPy ints too
-        return f"pass the number of epochs you chose (100 or 300) first, got {type(chosen_epochs).__name__}."
-    if chosen_epochs not in (100, 300):
-        return f"choose between the two runs, 100 or 300 epochs, got {chosen_epochs}."
+def _candidate_runs() -> dict[float, dict[str, float]]:
+    """Each candidate rate's MAEs: validation chooses 0.02, the test split would choose 0.05 (tested)."""
+    return {lr: _line_run(lr) for lr in RATES}
+
+
+def _choose_then_test(chosen_lr: Any, test_mae: Any = None) -> str | None:
+    if isinstance(chosen_lr, bool) or not isinstance(chosen_lr, numbers.Real):  # NumPy numbers too
+        return f"pass the learning rate you chose ({_EITHER}) first, got {type(chosen_lr).__name__}."
+    chosen = next((lr for lr in RATES if abs(chosen_lr - lr) < 1e-6), None)  # a float32 0.02 is 0.02 too
+    if chosen is None:
+        return f"choose between the two learning rates, {_EITHER}, got {chosen_lr}."
     if isinstance(test_mae, torch.Tensor):
         return "pass the test MAE as a Python float: call .item() on the tensor."
     if isinstance(test_mae, bool) or not isinstance(test_mae, numbers.Real):  # NumPy floats too
         return f"pass the chosen model's test MAE as a float second, got {type(test_mae).__name__}."
-    runs = {epochs: _line_run(epochs) for epochs in (100, 300)}
-    best = min(runs, key=lambda epochs: runs[epochs]["val"])
-    if chosen_epochs != best:
-        return (
-            f"the validation MAEs are {runs[100]['val']:.4f} (100 epochs) and {runs[300]['val']:.4f} (300 "
-            f"epochs): choose the run with the lower one."
-        )
-    chosen = runs[chosen_epochs]
-    if abs(test_mae - chosen["test"]) < 1e-4:
+    runs = _candidate_runs()
+    by_val = min(runs, key=lambda lr: runs[lr]["val"])
+    val_maes = " and ".join(f"{runs[lr]['val']:.4f} (lr {lr})" for lr in RATES)
+    if chosen != by_val:
+        if chosen == min(runs, key=lambda lr: runs[lr]["test"]):
+            return (
+                f"you chose by the test split: lr {chosen} has the lower test MAE, but the test split only scores "
+                f"the model already chosen. Choose on validation: the validation MAEs are {val_maes}."
+            )
+        return f"the validation MAEs are {val_maes}: choose the rate with the lower one."
+    run = runs[chosen]
+    if abs(test_mae - run["test"]) < 1e-4:
         return None
-    if abs(test_mae - chosen["val"]) < 1e-4:
+    if abs(test_mae - run["val"]) < 1e-4:
         return "that is the validation MAE, used to choose; now score the chosen model once on X_test, y_test."
-    if abs(test_mae - chosen["test_mse"]) < 1e-4:
+    if abs(test_mae - run["test_mse"]) < 1e-4:
         return "that is the MSE (squared errors); the MAE averages the absolute errors."
-    if abs(test_mae - chosen["fit"]) < 1e-4:
-        return "that is measured on the 30 training points; evaluate on X_test and y_test."
-    if abs(test_mae - _line_run(chosen_epochs, fit_points=40)["test"]) < 1e-4:
-        return "that model also trained on the 10 validation points: train on X_train[:30] only."
-    if abs(test_mae - runs[100 if chosen_epochs == 300 else 300]["test"]) < 1e-4:
+    if abs(test_mae - run["fit"]) < 1e-4:
+        return "that is measured on the 30 fitting points; evaluate on X_test and y_test."
+    if abs(test_mae - _line_run(chosen, fit_on="all 40")["test"]) < 1e-4:
+        return "that model also trained on the 10 validation points: train on X_fit, the other 30, only."
+    if abs(test_mae - _line_run(chosen, fit_on="first 30")["test"]) < 1e-4:
+        return (
+            "that model trained on X_train[:30]: hold out 10 random points with "
+            "split_data(X_train, y_train, train_fraction=0.75, shuffle=True) and train on the other 30."
+        )
+    other = next(lr for lr in RATES if lr != chosen)
+    if abs(test_mae - runs[other]["test"]) < 1e-4:
         return "that is the test MAE of the other run; score the model you chose."
     return (
-        f"got {test_mae:.4f}; train a fresh seed-42 model on X_train[:30] for {chosen_epochs} epochs, then "
+        f"got {test_mae:.4f}; train a fresh seed-42 model on X_fit for {EPOCHS} epochs at lr {chosen}, then "
         "average |prediction - truth| on the test split."
     )
 
@@ -112,6 +141,24 @@ def _loader(seed: int):
     return DataLoader(TensorDataset(X, y), batch_size=32)
 
 
+_DROPOUT_ON = "the model predicted in training mode, so dropout was active: call model.eval() before the loop."
+
+
+def _watch_predictions(model: nn.Module) -> tuple[list[bool], list[bool]]:
+    """Lists filled while the answer runs: per forward pass, whether gradients were tracked; per dropout call,
+    whether it was in training mode. Judged while predicting, so an answer may restore the caller's mode after.
+
+    Hooks on the modules themselves, so an answer that evaluates ``copy.deepcopy(model)`` is watched too.
+    """
+    grad_seen: list[bool] = []
+    dropout_on: list[bool] = []
+    model.register_forward_hook(lambda *_: grad_seen.append(torch.is_grad_enabled()))
+    for m in model.modules():
+        if isinstance(m, nn.Dropout):
+            m.register_forward_hook(lambda module, *_: dropout_on.append(module.training))
+    return grad_seen, dropout_on
+
+
 def _evaluate_fn(evaluate_accuracy: Any) -> str | None:
     from workflow_utils.evaluation import accuracy, predict
 
@@ -121,8 +168,7 @@ def _evaluate_fn(evaluate_accuracy: Any) -> str | None:
     model = _dropout_model()
     logits, labels = predict(_dropout_model(), batches)  # the package's eval-mode pass, as a reference
     expected = accuracy(logits.argmax(dim=1), labels)
-    grad_seen: list[bool] = []
-    model.register_forward_hook(lambda *_: grad_seen.append(torch.is_grad_enabled()))
+    grad_seen, dropout_on = _watch_predictions(model)
     model.train()  # as it would be right after training
     got = evaluate_accuracy(model, batches, torch.device("cpu"))
     if isinstance(got, torch.Tensor):
@@ -131,8 +177,8 @@ def _evaluate_fn(evaluate_accuracy: Any) -> str | None:
         return f"return the accuracy as a float, got {type(got).__name__}."
     if not grad_seen:
         return "the model was never called: loop over the (X, y) batches of the loader."
-    if model.training:
-        return "the model is still in training mode, so dropout was active: call model.eval() first."
+    if any(dropout_on):
+        return _DROPOUT_ON
     if any(grad_seen):
         return "gradients were being tracked: run the loop inside `with torch.inference_mode():`."
     if got > 1:
@@ -151,16 +197,15 @@ def _confusion_fn(confusion: Any) -> str | None:
     logits, labels = predict(_dropout_model(), batches)
     expected = confusion_matrix(logits.argmax(dim=1), labels, num_classes=10)
     model = _dropout_model()
-    grad_seen: list[bool] = []
-    model.register_forward_hook(lambda *_: grad_seen.append(torch.is_grad_enabled()))
+    grad_seen, dropout_on = _watch_predictions(model)
     model.train()  # as it would be right after training
     with torch.random.fork_rng():  # dropout left on would draw from the caller's random state
         got = confusion(model, batches, 10, torch.device("cpu"))
     if not isinstance(got, torch.Tensor) or got.shape != (10, 10):
         shape = tuple(got.shape) if isinstance(got, torch.Tensor) else type(got).__name__
         return f"return a (10, 10) tensor of counts, got {shape}."
-    if model.training:
-        return "the model is still in training mode, so dropout was active: call model.eval() first."
+    if any(dropout_on):
+        return _DROPOUT_ON
     if any(grad_seen):
         return "gradients were being tracked: run the loop inside `with torch.inference_mode():`."
     if got.sum().item() != 100:
@@ -175,22 +220,22 @@ def _confusion_fn(confusion: Any) -> str | None:
 q1 = Exercise(
     "ex05.q1",
     _choose_then_test,
-    "train two fresh seed-42 models on X_train[:30], compare their MAE on X_train[30:] (validation), and "
-    "compute the test MAE of the better one only: (y_pred - y_test).abs().mean().item().",
-    "X_train, y_train, X_test, y_test = split_data(*make_line_data(weight=0.7, bias=0.3))  # part 2 reused X_test\n"
-    "X_fit, y_fit, X_val, y_val = X_train[:30], y_train[:30], X_train[30:], y_train[30:]\n"
+    "hold out 10 random training points with split_data(X_train, y_train, train_fraction=0.75, shuffle=True); "
+    "train one fresh seed-42 model per rate on the other 30, compare their MAE on the held-out 10 (validation), "
+    "and compute the test MAE of the better one only: (y_pred - y_test).abs().mean().item().",
+    "X_fit, y_fit, X_val, y_val = split_data(X_train, y_train, train_fraction=0.75, shuffle=True)\n"
     "models, val_mae = {}, {}\n"
-    "for epochs in (100, 300):\n"
+    "for lr in (0.02, 0.05):\n"
     "    torch.manual_seed(42)\n"
-    "    models[epochs] = LinearRegressionModel()\n"
-    "    fit(models[epochs], (X_fit, y_fit), nn.L1Loss(), torch.optim.SGD(models[epochs].parameters(), lr=0.01),\n"
-    "        epochs=epochs)\n"
-    "    models[epochs].eval()\n"
+    "    models[lr] = LinearRegressionModel()\n"
+    "    optimizer = torch.optim.SGD(models[lr].parameters(), lr=lr)\n"
+    "    fit(models[lr], (X_fit, y_fit), nn.L1Loss(), optimizer, epochs=300)\n"
+    "    models[lr].eval()\n"
     "    with torch.inference_mode():\n"
-    "        val_mae[epochs] = (models[epochs](X_val) - y_val).abs().mean().item()\n"
-    "chosen_epochs = min(val_mae, key=val_mae.get)  # chosen on validation\n"
+    "        val_mae[lr] = (models[lr](X_val) - y_val).abs().mean().item()\n"
+    "chosen_lr = min(val_mae, key=val_mae.get)  # chosen on validation\n"
     "with torch.inference_mode():  # the test split, once\n"
-    "    test_mae = (models[chosen_epochs](X_test) - y_test).abs().mean().item()",
+    "    test_mae = (models[chosen_lr](X_test) - y_test).abs().mean().item()",
 )
 q2 = Exercise(
     "ex05.q2",

@@ -177,7 +177,7 @@ q2 = Exercise(
     _checkpoint_with_loss,
     "a checkpoint is a dict: add 'loss': nn.L1Loss()(first_half_model(X_train), y_train).item() next to 'epoch', "
     "'model_state' and 'optimizer_state'.",
-    "with torch.inference_mode():  # L1, as in part 1 (part 2 reuses loss_fn for the digits)\n"
+    "with torch.inference_mode():  # L1, as in part 1\n"
     "    loss_50 = nn.L1Loss()(first_half_model(X_train.to(device)), y_train.to(device)).item()\n"
     "q2_path = MODEL_DIR / 'ex06_q2_checkpoint.pth'\n"
     "torch.save({'epoch': 50, 'model_state': first_half_model.state_dict(),\n"
