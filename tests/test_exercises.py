@@ -1198,6 +1198,10 @@ def test_ex04_q3_names_zero_grad_between_backward_and_step(capsys):
     assert not ok and "optimizer.step() ran before loss.backward()" in out
     ok, out = verdict(ex04.q3, _one_step(("zero_grad", "step")), capsys=capsys)
     assert not ok and "loss.backward() was never called" in out
+    # 04's rule 3 broken: step before backward, zero_grad in between; the weights still move (a step late)
+    ok, out = verdict(ex04.q3, _one_step(("step", "zero_grad", "backward")), capsys=capsys)
+    assert not ok and "optimizer.step() ran before loss.backward()" in out
+    assert "zero the gradients before backward()" not in out  # they did zero them
 
 
 def _hand_loop_losses(record_after_step=False, epochs=300):
@@ -1224,7 +1228,7 @@ def test_ex04_q1_names_losses_recorded_after_the_step(capsys):
     assert verdict(ex04.q1, model, np.array(losses, dtype=np.float32), capsys=capsys)[0]  # unusual: a NumPy array
     assert verdict(ex04.q1, model, torch.tensor(losses), capsys=capsys)[0]  # unusual: one 1-D tensor
     ok, out = verdict(ex04.q1, *_hand_loop_losses(record_after_step=True), capsys=capsys)
-    assert not ok and "after optimizer.step()" in out and "one epoch late" in out
+    assert not ok and "after optimizer.step()" in out and "belongs to the next epoch" in out
     reason = out.split("\n  hint:")[0]
     assert "manual_seed" not in reason  # was: "call torch.manual_seed(42) right before building a new model"
 
@@ -1350,6 +1354,12 @@ def test_ex07_q2_q4_judge_on_validation_then_report_the_test_score_once(digits_r
     for exercise, model in ((ex07.q2, DigitsMLP()), (ex07.q4, Wrapped(DigitsMLP()))):
         ok, out = verdict(exercise, model, capsys=capsys)
         assert not ok and "validation accuracy" in out and "test" not in out  # a rejected model never meets it
+    import copy
+
+    as_float64 = copy.deepcopy(mlp).double()  # unusual but correct: the same trained model in float64
+    for exercise in (ex07.q2, ex07.q4):
+        ok, out = verdict(exercise, as_float64 if exercise is ex07.q2 else Wrapped(as_float64), capsys=capsys)
+        assert ok and re.search(score, out), out
 
 
 def test_ex04_q4_hints_go_from_a_nudge_to_the_method(monkeypatch, capsys):

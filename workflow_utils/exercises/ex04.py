@@ -84,7 +84,7 @@ def _epochs_300(model: Any, losses: Any = None) -> str | None:
         return "those are the test losses (history.val_loss); pass the training losses, history.train_loss."
     if all(abs(got - want) <= 1e-4 for got, want in zip(values, expected[1:])):
         return (
-            "each loss is one epoch late: you recorded it after optimizer.step(), so it is the loss of the "
+            "each loss belongs to the next epoch: you recorded it after optimizer.step(), so it is the loss of the "
             "updated model. Record loss.item() of the loss computed in that epoch's forward pass."
         )
     for epoch, (got, want) in enumerate(zip(values, expected)):
@@ -194,6 +194,8 @@ def _step_fn(train_one_step: Any) -> str | None:
         loss.backward()
         ref_opt.step()
     if not torch.allclose(model.weights, reference.weights):
+        if "step without gradients" in events:  # a step found nothing to apply: the order, not a missing zero_grad
+            return f"two steps do not match the correct loop: {_order_slip(events)}"
         return "two steps do not match the correct loop: zero the gradients before backward()."
     return None
 

@@ -64,8 +64,8 @@ def _choose_then_test(chosen_lr: Any, test_mae: Any = None) -> str | None:
     if chosen != by_val:
         if chosen == min(runs, key=lambda lr: runs[lr]["test"]):
             return (
-                f"you chose by the test split: lr {chosen} has the lower test MAE, but the test split only scores "
-                f"the model already chosen. Choose on validation: the validation MAEs are {val_maes}."
+                f"lr {chosen} has the higher validation MAE ({val_maes}); if you compared test MAEs, you chose "
+                "by the test split, which only scores the model already chosen. Choose on validation."
             )
         return f"the validation MAEs are {val_maes}: choose the rate with the lower one."
     run = runs[chosen]

@@ -38,7 +38,9 @@ def _correct(model: nn.Module, split: str) -> tuple[int, int]:
 
     train_images, _ = digits_splits()["train"]
     images, labels = digits_splits()[split]
-    logits, _ = predict(model, (images - train_images.mean().item()) / train_images.std().item())
+    normalised = (images - train_images.mean().item()) / train_images.std().item()
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), normalised.dtype)
+    logits, _ = predict(model, normalised.to(dtype))  # a float64 model gets float64 images
     return int((logits.argmax(dim=1) == labels).sum().item()), len(labels)
 
 
