@@ -237,13 +237,13 @@ def test_reference_workload_is_timed():
 
 def test_notebook_08_is_held_to_its_floor(monkeypatch):
     monkeypatch.setattr(bench, "usable_cores", lambda: 2)
-    usage = {"children_cpu": 56.0, "own_cpu": 8.0}
-    rows = bench.notebook_floor_rows("08_scaling_up.ipynb", 40.0, usage, kernel_s=2.0)
-    ratio = rows[1]
-    assert ratio.value == pytest.approx(40.0 / (1.25 * 56.0 / 2 + 8.0 + 2.0)) and ratio.verdict == "PASS"
-    late = bench.notebook_floor_rows("08_scaling_up.ipynb", 60.0, usage, kernel_s=2.0)
-    assert late[1].verdict == "MISS"
-    assert bench.notebook_floor_rows("08_scaling_up.ipynb", 45.0, None, 2.0)[0].verdict == "-"  # Windows: reported
+    usage = {"children_cpu": 56.0, "own_cpu": 8.0, "waiting": 30.0}
+    rows = bench.notebook_floor_rows("08_scaling_up.ipynb", 40.0, usage)
+    ratio = rows[1]  # waits 30 s for 56 CPU-s on 2 cores: within 1.25 x 28 s
+    assert ratio.value == pytest.approx(40.0 / (1.25 * 56.0 / 2 + (40.0 - 30.0))) and ratio.verdict == "PASS"
+    slow = bench.notebook_floor_rows("08_scaling_up.ipynb", 50.0, {**usage, "waiting": 40.0})
+    assert slow[1].verdict == "MISS"  # waiting 40 s for processes worth 28 s of both cores
+    assert bench.notebook_floor_rows("08_scaling_up.ipynb", 45.0, None)[0].verdict == "-"  # Windows: reported
     assert "08_scaling_up.ipynb" in bench.PROCESS_NOTEBOOKS
 
 
@@ -251,8 +251,11 @@ def test_time_notebook_counts_the_cpu_of_the_processes_it_starts(tmp_path):
     nbformat = pytest.importorskip("nbformat")
     pytest.importorskip("nbclient")
     pytest.importorskip("resource")
-    burn = "import subprocess, sys; subprocess.run([sys.executable, '-c', 'sum(range(20_000_000))'], check=True)"
+    start = "import subprocess, sys\njob = subprocess.Popen([sys.executable, '-c', 'sum(range(20_000_000))'])"
+    wait = "def finish(job):\n    job.wait()\n\n\nfinish(job)"  # a cell that waits holds bench.WAIT_MARKER
     path = tmp_path / "starts.ipynb"
-    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(burn)]), path)
+    cells = [nbformat.v4.new_code_cell(start), nbformat.v4.new_code_cell(wait)]
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
     seconds, usage = bench.time_notebook(path, usage=True)
     assert usage["children_cpu"] > 0.2 and usage["own_cpu"] > 0 and seconds > usage["children_cpu"] / 2
+    assert 0 < usage["waiting"] < seconds  # the second cell's time, spent waiting for the process
