@@ -515,6 +515,17 @@ def digits_reader(tmp_path_factory):
     return root, digits, mlp, read_digit
 
 
+class _Wrapped(nn.Module):
+    """A student's own model class around a trained one: an unusual but correct answer to ex07."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        return self.inner(x)
+
+
 def test_ex07_q1_drawn_one(digits_reader, capsys):
     read_digit = digits_reader[3]
     one = torch.zeros(8, 8)
@@ -863,33 +874,17 @@ def test_ex07_q4_own_pipeline(digits_reader, capsys):
 
     mlp = digits_reader[2]
 
-    class Wrapped(nn.Module):  # a class of the student's own around a trained network
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, x):
-            return self.inner(x)
-
-    assert verdict(ex07.q4, Wrapped(mlp), capsys=capsys)[0]
+    assert verdict(ex07.q4, _Wrapped(mlp), capsys=capsys)[0]
     assert "ready-made" in verdict(ex07.q4, mlp, capsys=capsys)[1]
     torch.manual_seed(0)
-    assert "below 0.95" in verdict(ex07.q4, Wrapped(DigitsMLP()), capsys=capsys)[1]
+    assert "below 0.95" in verdict(ex07.q4, _Wrapped(DigitsMLP()), capsys=capsys)[1]
 
 
 def test_ex07_checks_leave_the_models_mode_alone(digits_reader, capsys):
     mlp = digits_reader[2]
 
-    class Wrapped(nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, x):
-            return self.inner(x)
-
     shared = {m: m.training for m in mlp.modules()}  # the fixture's model is shared with other tests
-    for exercise, model in ((ex07.q2, mlp), (ex07.q4, Wrapped(mlp))):
+    for exercise, model in ((ex07.q2, mlp), (ex07.q4, _Wrapped(mlp))):
         for mode in ("train", "eval", "mixed"):
             model.train(mode != "eval")
             if mode == "mixed":
@@ -1336,29 +1331,21 @@ def test_ex07_q2_q4_judge_on_validation_then_report_the_test_score_once(digits_r
 
     mlp = digits_reader[2]
 
-    class Wrapped(nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, x):
-            return self.inner(x)
-
     score = r"validation accuracy \d+/270 \(0\.\d{4}\); test accuracy, measured once now: (\d+)/270 \((0\.\d{4})\)"
-    for exercise, model in ((ex07.q2, mlp), (ex07.q4, Wrapped(mlp))):
+    for exercise, model in ((ex07.q2, mlp), (ex07.q4, _Wrapped(mlp))):
         ok, out = verdict(exercise, model, capsys=capsys)
         found = re.search(score, out)
         assert ok and found and out.count("test accuracy") == 1, out
         assert f"{int(found.group(1)) / 270:.4f}" == found.group(2)  # the accuracy is the count over 270
     torch.manual_seed(0)
-    for exercise, model in ((ex07.q2, DigitsMLP()), (ex07.q4, Wrapped(DigitsMLP()))):
+    for exercise, model in ((ex07.q2, DigitsMLP()), (ex07.q4, _Wrapped(DigitsMLP()))):
         ok, out = verdict(exercise, model, capsys=capsys)
         assert not ok and "validation accuracy" in out and "test" not in out  # a rejected model never meets it
     import copy
 
     as_float64 = copy.deepcopy(mlp).double()  # unusual but correct: the same trained model in float64
     for exercise in (ex07.q2, ex07.q4):
-        ok, out = verdict(exercise, as_float64 if exercise is ex07.q2 else Wrapped(as_float64), capsys=capsys)
+        ok, out = verdict(exercise, as_float64 if exercise is ex07.q2 else _Wrapped(as_float64), capsys=capsys)
         assert ok and re.search(score, out), out
 
 
@@ -1384,14 +1371,6 @@ def test_the_touched_checks_leave_the_rng_the_folder_and_the_answer_alone(digits
 
     mlp = digits_reader[2]
 
-    class Wrapped(nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, x):
-            return self.inner(x)
-
     _, test_02 = _rate_run(0.02)
     model_300, losses_300 = _hand_loop_losses()
     answers = [
@@ -1407,7 +1386,7 @@ def test_the_touched_checks_leave_the_rng_the_folder_and_the_answer_alone(digits
         (ex05.q3, _restoring_accuracy_fn()),
         (ex05.q4, _confusion_fn(eval_mode=False)),
         (ex07.q2, mlp),
-        (ex07.q4, Wrapped(mlp)),
+        (ex07.q4, _Wrapped(mlp)),
     ]
     monkeypatch.chdir(tmp_path)
     for exercise, *answer in answers:
