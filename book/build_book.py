@@ -6,7 +6,7 @@
 The notebooks are used as stored, never re-executed (strict nbval already proves their outputs).
 Each is staged in ``<out>-work/src/`` as a reader sees it without a kernel (slides/static_view.py:
 widgets become their last picture with a note that they are live in JupyterLab, tool comments
-go), its instructor-notes cells become a marked "Instructor notes" box, and its headings are
+go), its instructor-notes cells become a folded "Instructor notes" box, and its headings are
 shifted so each page has one h1. The start page is 00_start_here plus README.md's "For students"
 and "For instructors" sections, read from README.md at build time. Sphinx (myst-nb,
 sphinx-book-theme; settings in book/conf.py) writes the website; for the PDF, Sphinx's
@@ -53,6 +53,10 @@ WIDGET_NOTE = (
     "the picture is what it showed last when the notebook was run.</p>"
 )
 NOTES_LEAD = "**Instructor notes.**"
+NOTES_OPEN = (
+    '<details class="instructor-notes"><summary>Instructor notes '
+    "<span>(for teaching this section; they discuss its answers, so open them after its cells)</span></summary>"
+)
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _HEADING = re.compile(r"^(#{1,6})(\s)")
 # sections about the whole lesson, not its part 2, though they come after it
@@ -123,14 +127,15 @@ def one_title(nb) -> None:
 
 
 def mark_instructor_notes(nb) -> int:
-    """Turn each instructor-notes cell into a MyST admonition the book styles; return how many."""
+    """Fold each instructor-notes cell in a ``<details>`` box the book styles, closed until a reader
+    opens it (as in JupyterLab); return how many."""
     count = 0
     for cell in nb.cells:
-        if cell.cell_type != "markdown" or cell.metadata.get("slideshow", {}).get("slide_type") != "notes":
+        if not static_view.is_notes(cell):
             continue
-        body = cell.source.strip()
+        body = static_view.notes_body(cell.source)
         body = body[len(NOTES_LEAD) :].lstrip() if body.startswith(NOTES_LEAD) else body
-        cell.source = f"::::{{admonition}} Instructor notes\n:class: instructor-notes\n{body}\n::::"
+        cell.source = f"{NOTES_OPEN}\n\n{body}\n\n</details>"
         count += 1
     return count
 

@@ -112,6 +112,7 @@ def build(notebooks: list[Path], out: Path) -> list[Path]:
         exporter = exporters.setdefault(prefix, _exporter(prefix))
         nb = nbformat.read(notebook, as_version=4)
         static_view.for_readers(nb)
+        notes_beside_their_slide(nb)
         body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": notebook.stem}})
         body = body.replace(NO_ALT_PLACEHOLDER, "")  # a figure without alt text is found, not papered over
         deck = out / subfolder / f"{notebook.stem}.slides.html"
@@ -122,6 +123,26 @@ def build(notebooks: list[Path], out: Path) -> list[Path]:
         print(f"wrote {deck.relative_to(out).as_posix()}")
     _write_index(out, [(deck, titles[deck]) for deck in decks])
     return decks
+
+
+def notes_beside_their_slide(nb) -> None:
+    """Speaker notes for the slide they belong to, unfolded.
+
+    In a notebook each notes cell is folded and comes last in its part (after the cells whose answers
+    it discusses); in the deck it moves back up, just after the cell that opens that slide, so the
+    speaker view shows it from the slide's first moment.
+    """
+    cells, opening = [], None
+    for cell in nb.cells:
+        kind = cell.metadata.get("slideshow", {}).get("slide_type")
+        if static_view.is_notes(cell):
+            cell.source = f"**Instructor notes.** {static_view.notes_body(cell.source)}"
+            cells.insert(opening + 1 if opening is not None else len(cells), cell)
+            continue
+        if kind in ("slide", "subslide"):
+            opening = len(cells)
+        cells.append(cell)
+    nb.cells = cells
 
 
 def notebook_title(nb, stem: str) -> str:

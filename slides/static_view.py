@@ -10,6 +10,10 @@
   every figure has one); ``for_readers`` also copies it to each picture output's
   ``metadata["image/png"]["alt"]``, where the deck template reads it.
 
+Instructor notes live in the notebooks folded in ``<details class="instructor-notes">`` at the end of
+their section, after the cells they discuss (a student opens them only by choice, and never before
+the question they answer); ``notes_body`` gives a notes cell's text without that wrapper.
+
 The notebook file itself is never changed: these functions edit the ``nbformat`` node they are given.
 """
 
@@ -86,6 +90,22 @@ def widgets_as_pictures(nb, note_html: str | None = None) -> int:
             cell["outputs"] = kept
     nb.metadata.pop("widgets", None)
     return replaced
+
+
+NOTES_SUMMARY = re.compile(r"\A\s*<details[^>]*>\s*<summary>.*?</summary>\s*", re.DOTALL)
+NOTES_END = re.compile(r"\s*</details>\s*\Z")
+
+
+def is_notes(cell) -> bool:
+    """Whether a cell is an instructor-notes cell (a markdown cell the decks show as speaker notes)."""
+    return cell.get("cell_type") == "markdown" and cell.get("metadata", {}).get("slideshow", {}).get("slide_type") == "notes"
+
+
+def notes_body(source: str) -> str:
+    """A notes cell's markdown without its folding ``<details>``/``<summary>`` wrapper."""
+    if not NOTES_SUMMARY.match(source):
+        return source.strip()
+    return NOTES_END.sub("", NOTES_SUMMARY.sub("", source, count=1)).strip()
 
 
 def without_tool_comments(source: str) -> str:

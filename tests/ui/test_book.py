@@ -194,7 +194,7 @@ def test_every_figure_has_alt_text(built):
 
 
 def test_instructor_notes_and_widget_notes_are_marked(built):
-    """Each instructor-notes cell is a marked box; each widget picture says it is live in JupyterLab."""
+    """Each instructor-notes cell is a folded box; each widget picture says it is live in JupyterLab."""
     import nbformat
 
     for name in ["index", *build_book.LESSONS]:
@@ -202,12 +202,35 @@ def test_instructor_notes_and_widget_notes_are_marked(built):
         cells = nbformat.read(source, as_version=4).cells
         notes = sum(c.metadata.get("slideshow", {}).get("slide_type") == "notes" for c in cells)
         html = (built / f"{name}.html").read_text(encoding="utf-8")
-        boxes = len(re.findall(r'<div class="[^"]*\binstructor-notes\b', html))
-        assert boxes == notes, f"{name}: {notes} instructor-notes cells, {boxes} marked boxes"
+        boxes = len(re.findall(r'<details class="instructor-notes"><summary>', html))
+        assert boxes == notes, f"{name}: {notes} instructor-notes cells, {boxes} folded boxes"
     for name in ("03_loss_and_optimizer", "04_training_loop", "07_putting_it_all_together"):
         html = (built / f"{name}.html").read_text(encoding="utf-8")
         assert 'class="widget-note"' in html, f"{name}: a widget's picture without its note"
         assert "application/vnd.jupyter.widget" not in html, f"{name}: a widget output left in the page"
+
+
+NOTES_JS = """
+const boxes = [...document.querySelectorAll('details.instructor-notes')];
+const shown = el => el.checkVisibility();
+return boxes.map(b => ({open: b.open, summary: shown(b.querySelector('summary')),
+                        body: [...b.children].filter(c => c.tagName !== 'SUMMARY').some(shown)}));
+"""
+
+
+def test_instructor_notes_are_folded_until_a_reader_opens_one(book_browser, built):
+    """A reader meets no note unless they open it: every box is closed, only its summary shows, and a
+    click on the summary opens that box alone."""
+    open_page(book_browser, built / "01_data.html")
+    boxes = book_browser.execute_script(NOTES_JS)
+    assert len(boxes) >= 5, f"expected 01's instructor notes on the page, found {len(boxes)}"
+    assert all(b == {"open": False, "summary": True, "body": False} for b in boxes), boxes
+    summary = book_browser.find_elements("css selector", "details.instructor-notes > summary")[1]
+    book_browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", summary)
+    summary.click()
+    after = book_browser.execute_script(NOTES_JS)
+    assert after[1] == {"open": True, "summary": True, "body": True}, after[1]
+    assert [b["open"] for i, b in enumerate(after) if i != 1] == [False] * (len(after) - 1)
 
 
 def test_what_a_cell_printed_is_one_block(built):

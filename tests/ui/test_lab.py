@@ -401,3 +401,35 @@ def test_view_appearance_menu_has_the_presenting_entries_the_readme_names(lab):
         "Ctrl+B",
     ):
         assert entry in section, f"README's presenting steps do not name {entry!r}"
+
+
+# One rendered notes cell: whether its <details> is there and open, and what of it is on screen.
+NOTES_CELL_JS = """
+const box = arguments[0].querySelector('.jp-RenderedMarkdown details.instructor-notes');
+if (!box) return null;
+const shown = el => el.checkVisibility();
+return {open: box.open, summary: shown(box.querySelector('summary')),
+        body: [...box.children].filter(c => c.tagName !== 'SUMMARY').some(shown)};
+"""
+
+
+def test_instructor_notes_stay_folded_until_a_student_opens_one(lab):
+    """A student reading top to bottom meets no instructor note unless they open it: every notes cell
+    renders as a closed box showing only its summary, and clicking the summary opens that box."""
+    name = "01_data.ipynb"
+    cells = nbformat.read(uikit.ROOT / "notebooks" / name, as_version=4).cells
+    notes = [i for i, c in enumerate(cells) if c.metadata.get("slideshow", {}).get("slide_type") == "notes"]
+    assert len(notes) >= 5
+    lab.open(name)
+    for index in notes:
+        seen = uikit.wait_for(
+            lambda i=index: lab.driver.execute_script(NOTES_CELL_JS, lab.cell_node(i)), 20, f"notes cell {index}"
+        )
+        assert seen == {"open": False, "summary": True, "body": False}, f"cell {index}: {seen}"
+    node = lab.cell_node(notes[0])
+    node.find_element("css selector", "details.instructor-notes > summary").click()
+    opened = uikit.wait_for(
+        lambda: (s := lab.driver.execute_script(NOTES_CELL_JS, node)) and s["open"] and s, 10, "the box to open"
+    )
+    assert opened == {"open": True, "summary": True, "body": True}
+    uikit.screenshot(lab.driver, "lab-01_data-notes-opened")
