@@ -35,6 +35,7 @@ import static_view  # noqa: E402  (slides/ is not a package)
 NOTEBOOKS = ROOT / "notebooks"
 START = "00_start_here"
 LESSONS = [
+    "00_tensors_and_autograd",
     "01_data",
     "02_model",
     "03_loss_and_optimizer",

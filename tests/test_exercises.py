@@ -1401,3 +1401,176 @@ def test_the_touched_checks_leave_the_rng_the_folder_and_the_answer_alone(digits
         for m, state, mode in zip(modules, states, modes):
             assert all(torch.equal(v, m.state_dict()[k]) for k, v in state.items()), exercise.name
             assert [s.training for s in m.modules()] == mode, exercise.name
+
+
+# --- ex00 (00_tensors_and_autograd): unusual right answers pass, each typical slip is named -------------
+
+from workflow_utils.exercises import ex00  # noqa: E402
+
+LESSON_00 = "00_tensors_and_autograd"
+
+
+def _slope_tensor(dtype=torch.float32, shape=(), backward_calls=1):
+    """ex_a after f(a) = a**3 - 5*a and ``backward_calls`` calls of backward(), as exercise 4 asks (once)."""
+    a = torch.full(shape, 2.0, dtype=dtype, requires_grad=True)
+    for _ in range(backward_calls):
+        (a**3 - 5 * a).sum().backward()
+    return a
+
+
+def test_ex00_q1_grid_and_column(capsys):
+    grid = torch.arange(12).reshape(3, 4)
+    assert verdict(ex00.q1, grid, grid[:, 2], capsys=capsys)[0]
+    floats = torch.arange(12.0).view(3, 4)  # unusual: float dtype, view instead of reshape, a (3, 1) column
+    assert verdict(ex00.q1, floats, floats[:, 2:3], capsys=capsys)[0]
+    typed = torch.tensor([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]], dtype=torch.float64)
+    assert verdict(ex00.q1, typed, typed.T[2], capsys=capsys)[0]  # unusual: typed out, the column via a transpose
+    assert verdict(ex00.q1, grid, grid[:, [2]], capsys=capsys)[0]  # a list index keeps the dimension
+    ok, out = verdict(ex00.q1, grid, grid[2], capsys=capsys)  # a row for a column
+    assert not ok and "that is row 2" in out and "hint:" in out
+    ok, out = verdict(ex00.q1, grid, grid[:, 3], capsys=capsys)  # counting from 1
+    assert not ok and "column 3" in out and "counting starts at 0" in out
+
+
+def test_ex00_q1_names_grid_shape_and_fill_order_slips(capsys):
+    column = torch.tensor([2, 6, 10])
+    ok, out = verdict(ex00.q1, torch.arange(12).reshape(4, 3), column, capsys=capsys)
+    assert not ok and "shape (4, 3)" in out
+    ok, out = verdict(ex00.q1, torch.arange(1, 13).reshape(3, 4), column, capsys=capsys)
+    assert not ok and "0 to 11" in out
+    ok, out = verdict(ex00.q1, torch.arange(12).reshape(4, 3).T, column, capsys=capsys)
+    assert not ok and "column by column" in out
+    ok, out = verdict(ex00.q1, [[0, 1, 2, 3]], column, capsys=capsys)
+    assert not ok and "should be a tensor, got list" in out and "raised" not in out
+    ok, out = verdict(ex00.q1, torch.arange(12).reshape(3, 4), None, capsys=capsys)
+    assert not ok and "ex_column is still None" in out
+
+
+def test_ex00_q2_areas(capsys):
+    heights, widths = torch.tensor([1, 2, 3]), torch.tensor([10, 20, 30, 40])
+    assert verdict(ex00.q2, heights.unsqueeze(dim=1) * widths, capsys=capsys)[0]
+    assert verdict(ex00.q2, torch.outer(heights, widths), capsys=capsys)[0]  # unusual: no broadcasting at all
+    as_floats = heights.double().reshape(3, 1) * widths.float().reshape(1, 4)  # unusual: mixed float dtypes
+    assert verdict(ex00.q2, as_floats, capsys=capsys)[0]
+    ok, out = verdict(ex00.q2, widths.unsqueeze(dim=1) * heights, capsys=capsys)  # the table on its side
+    assert not ok and "shape (4, 3)" in out and "rows should follow heights" in out
+    ok, out = verdict(ex00.q2, heights.unsqueeze(dim=1) + widths, capsys=capsys)  # + for *
+    assert not ok and "sums" in out and "products" in out
+    ok, out = verdict(ex00.q2, heights[:, None, None] * widths, capsys=capsys)  # one dimension too many
+    assert not ok and "(3, 1, 4)" in out
+
+
+def test_ex00_q3_predicted_classes(capsys):
+    from workflow_utils.exercises.ex00 import EX00_SCORES
+
+    scores = torch.tensor(EX00_SCORES)
+    assert verdict(ex00.q3, scores.argmax(dim=1), capsys=capsys)[0]
+    assert verdict(ex00.q3, scores.max(dim=-1).indices, capsys=capsys)[0]  # unusual: max's indices, dim=-1
+    assert verdict(ex00.q3, scores.argmax(dim=1, keepdim=True), capsys=capsys)[0]  # unusual: shape (4, 1)
+    assert verdict(ex00.q3, scores.argmax(dim=1).float(), capsys=capsys)[0]  # unusual: float class numbers
+    ok, out = verdict(ex00.q3, scores.argmax(dim=0), capsys=capsys)  # the wrong dimension
+    assert not ok and "dim=0 runs down the columns" in out
+    ok, out = verdict(ex00.q3, scores.argmax(), capsys=capsys)  # no dim at all
+    assert not ok and "without dim=" in out
+    ok, out = verdict(ex00.q3, scores.max(dim=1).values, capsys=capsys)  # values for positions
+    assert not ok and "highest scores themselves" in out
+    ok, out = verdict(ex00.q3, scores.max(dim=1), capsys=capsys)  # the (values, indices) pair
+    assert not ok and ".indices" in out and "raised" not in out
+
+
+def test_ex00_q4_autograd_slope(capsys):
+    assert verdict(ex00.q4, _slope_tensor(), 7, capsys=capsys)[0]
+    assert verdict(ex00.q4, _slope_tensor(torch.float64, (1,)), 7.0, capsys=capsys)[0]  # unusual: float64, (1,)
+    assert verdict(ex00.q4, _slope_tensor(), torch.tensor(7.0), capsys=capsys)[0]  # unusual: a tensor by hand
+    ok, out = verdict(ex00.q4, _slope_tensor(backward_calls=2), 7, capsys=capsys)  # the backward cell run twice
+    assert not ok and "backward() ran 2 times" in out and "add up" in out
+    ok, out = verdict(ex00.q4, torch.tensor(2.0, requires_grad=True), 7, capsys=capsys)  # never called backward
+    assert not ok and "ex_a.grad is None" in out and "backward()" in out
+    ok, out = verdict(ex00.q4, torch.tensor(2.0), 7, capsys=capsys)  # forgot requires_grad
+    assert not ok and "requires_grad=True" in out
+
+
+def test_ex00_q4_names_the_slips_on_paper_and_the_wrong_tensor(capsys):
+    ok, out = verdict(ex00.q4, _slope_tensor(), -2, capsys=capsys)  # the value for the slope
+    assert not ok and "f(2) = -2" in out
+    ok, out = verdict(ex00.q4, _slope_tensor(), 12, capsys=capsys)  # the slope of a**3 alone
+    assert not ok and "a³ alone" in out
+    ok, out = verdict(ex00.q4, _slope_tensor(), None, capsys=capsys)
+    assert not ok and "ex_by_hand is still None" in out
+    a = torch.tensor(2.0, requires_grad=True)
+    f = a**3 - 5 * a
+    f.backward()
+    ok, out = verdict(ex00.q4, f, 7, capsys=capsys)  # the result passed for ex_a
+    assert not ok and "that is f, the result" in out
+    ok, out = verdict(ex00.q4, a.grad, 7, capsys=capsys)  # the gradient passed for ex_a
+    assert not ok and "gradient itself" in out
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the check reads no .grad of a non-leaf (PyTorch would warn)
+        ok, out = verdict(ex00.q4, torch.ones((), requires_grad=True) * 2, 7, capsys=capsys)
+    assert not ok and "computed from another tensor" in out
+
+
+def test_ex00_hints_go_from_a_nudge_to_the_method(monkeypatch, capsys):
+    for exercise, method in ((ex00.q1, "[:, 2]"), (ex00.q2, "unsqueeze"), (ex00.q3, "argmax(dim=1)"), (ex00.q4, "backward()")):  # fmt: skip
+        monkeypatch.setattr(exercise, "_hints_shown", 0)
+        shown = []
+        for _ in range(3):
+            exercise.hint()
+            shown.append(capsys.readouterr().out)
+        assert [f"hint {n} of 3" in text for n, text in zip((1, 2, 3), shown)] == [True] * 3
+        assert method not in shown[0] and method in shown[2], exercise.name  # a nudge first, the method last
+        assert "solution()" in shown[2]
+
+
+def test_ex00_every_solution_runs_and_passes_its_check(capsys):
+    namespace = {  # what the notebook's exercise cells define before the student's line
+        "torch": torch,
+        "heights": torch.tensor([1, 2, 3]),
+        "widths": torch.tensor([10, 20, 30, 40]),
+        "ex_scores": torch.tensor([[0.1, 0.7, 0.2], [0.8, 0.1, 0.1], [0.3, 0.2, 0.5], [0.2, 0.5, 0.3]]),
+    }
+    for exercise in exercises_of(ex00):
+        exec(exercise.solution_code, namespace)
+        answer = [eval(arg, namespace) for arg in check_arguments(LESSON_00, exercise.name)]
+        assert verdict(exercise, *answer, capsys=capsys)[0], f"{exercise.name}'s solution fails its check"
+
+
+def test_ex00_the_notebook_gives_the_scores_the_check_uses():
+    from workflow_utils.exercises.ex00 import EX00_SCORES
+
+    cell = next(
+        "".join(c["source"])
+        for c in json.loads((NOTEBOOKS / f"{LESSON_00}.ipynb").read_text())["cells"]
+        if "ex00.q3.check(" in "".join(c["source"])
+    )
+    namespace = {"torch": torch}
+    exec(cell.split("ex_best =")[0], namespace)
+    assert torch.equal(namespace["ex_scores"], torch.tensor(EX00_SCORES))
+
+
+def test_ex00_every_exercise_has_a_check_cell_and_a_solution_cell():
+    solutions = (NOTEBOOKS / "solutions" / f"{LESSON_00}_solutions.ipynb").read_text()
+    assert len(exercises_of(ex00)) == 4
+    for exercise in exercises_of(ex00):
+        assert check_arguments(LESSON_00, exercise.name)
+        assert f"{exercise.name}.check(" in solutions, f"{LESSON_00}_solutions.ipynb does not solve {exercise.name}"
+
+
+def test_ex00_checks_leave_the_rng_and_the_answer_alone(capsys):
+    a = _slope_tensor()
+    answers = [
+        (ex00.q1, torch.arange(12).reshape(3, 4), torch.tensor([2, 6, 10])),
+        (ex00.q2, torch.ones(3, 4)),
+        (ex00.q3, torch.tensor([1, 0, 2, 1])),
+        (ex00.q4, a, 7),
+        (ex00.q4, _slope_tensor(backward_calls=2), 7),
+    ]
+    for exercise, *answer in answers:
+        before = [t.clone() for t in answer if isinstance(t, torch.Tensor)]
+        torch.manual_seed(7)
+        rng = torch.random.get_rng_state()
+        verdict(exercise, *answer, capsys=capsys)
+        assert torch.equal(torch.random.get_rng_state(), rng), exercise.name
+        after = [t for t in answer if isinstance(t, torch.Tensor)]
+        assert all(torch.equal(x.detach(), y.detach()) for x, y in zip(before, after)), exercise.name
+    assert a.requires_grad and a.grad.item() == 7.0  # q4 reads the gradient; it never runs backward() again

@@ -310,7 +310,8 @@ def test_pdf_has_every_lesson(pdf):
     document = pypdfium2.PdfDocument(str(pdf))
     starts = [document[i].get_textpage().get_text_range()[:40] for i in range(len(document))]
     assert len(document) >= len(build_book.LESSONS) + 1
-    for number in ("00", *(name[:2] for name in build_book.LESSONS)):
+    numbers = ("00b" if name.startswith("00_") else name[:2] for name in build_book.LESSONS)  # 00b: the primer
+    for number in ("00", *numbers):
         assert any(text.startswith(f"{number} · ") for text in starts), f"no page starts with lesson {number}"
     assert any(text.startswith("Solutions") for text in starts), "no page starts the solutions"
     lesson = next(i for i, text in enumerate(starts) if text.startswith("04 · "))
@@ -345,7 +346,7 @@ def test_build_refuses_missing_inputs(tmp_path, monkeypatch, capsys):
     """A missing notebook or README section is one line naming it; --out may not be the project."""
     monkeypatch.setattr(build_book, "NOTEBOOKS", tmp_path)
     (tmp_path / "00_start_here.ipynb").write_text("{}")
-    with pytest.raises(build_book.BookError, match=r"01_data\.ipynb is missing"):
+    with pytest.raises(build_book.BookError, match=r"00_tensors_and_autograd\.ipynb is missing"):
         build_book.notebook_paths()
     readme = tmp_path / "README.md"
     readme.write_text("# x\n\n## For students\n\nhello\n")
