@@ -560,9 +560,7 @@ def bench_cnn(data: DigitsData, device: torch.device, epochs: int = 20) -> list[
     svc_acc = float(svc.score(X_test, y_test))
     n = len(labels)
     return [
-        row(
-            f"CNN test accuracy ({epochs} ep, best ckpt; {round(cnn_acc * n)}/{n})", cnn_acc, "", (">=", 0.99), "{:.4f}"
-        ),
+        row(f"CNN test accuracy ({epochs} ep, best ckpt; {round(cnn_acc * n)}/{n})", cnn_acc, "", None, "{:.4f}"),
         row(
             "CNN training time (fit incl. val + ckpt)", train_s, "s", fmt="{:.2f}", ref_target=("<=", CNN_TRAINING_REF)
         ),
@@ -643,8 +641,8 @@ def bench_ddp(data_root: Path, epochs: int = 20) -> list[Row]:
         row(f"DDP 2 processes / 1 process: time per epoch ({where}, {epochs} ep)", two_epoch / one_epoch, "x"),
         row("  1 process: seconds per epoch (median after the first)", one_epoch, "s", fmt="{:.3f}"),
         row("  2 processes: seconds per epoch (median after the first)", two_epoch, "s", fmt="{:.3f}"),
-        row(f"  1 process test accuracy ({round(one_acc * 270)}/270)", one_acc, "", (">=", 0.99), "{:.4f}"),
-        row(f"  2 processes test accuracy ({round(two_acc * 270)}/270)", two_acc, "", (">=", 0.99), "{:.4f}"),
+        row(f"  1 process test accuracy ({round(one_acc * 270)}/270)", one_acc, "", None, "{:.4f}"),
+        row(f"  2 processes test accuracy ({round(two_acc * 270)}/270)", two_acc, "", None, "{:.4f}"),
     ]
 
 
@@ -710,7 +708,7 @@ def bench_amp_and_compile(data: DigitsData, device: torch.device, epochs: int = 
         row("  first compiled epoch (it compiles)", runs["compiled"][0][0], "s", fmt="{:.1f}"),
     ]
     for name, (_, acc, _) in runs.items():
-        rows.append(row(f"  {name} test accuracy ({round(acc * n)}/{n})", acc, "", (">=", 0.99), "{:.4f}"))
+        rows.append(row(f"  {name} test accuracy ({round(acc * n)}/{n})", acc, "", None, "{:.4f}"))
     return rows + bench_compiled_prediction(runs["float32"][2], data, device)
 
 

@@ -164,8 +164,8 @@ def test_ddp_figure_compares_time_per_epoch_and_accuracy(monkeypatch, tmp_path):
     assert rows[0].value == pytest.approx(1.65 / 1.1)  # medians after the warm-up epoch
     assert [r.value for r in rows[1:3]] == [1.1, 1.65]
     assert [(r.figure, r.verdict) for r in rows[3:]] == [
-        ("  1 process test accuracy (269/270)", "PASS"),
-        ("  2 processes test accuracy (268/270)", "PASS"),
+        ("  1 process test accuracy (269/270)", "-"),  # reported: the target is on validation (07)
+        ("  2 processes test accuracy (268/270)", "-"),
     ]
 
 

@@ -103,7 +103,7 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path):
     path = tmp_path / "evil.pth"
     with open(path, "wb") as f:
         torch.save(_Payload(), f)  # a file whose unpickling would call _mark_ran
-    with pytest.raises(pickle.UnpicklingError, match="Save model.state_dict"):
+    with pytest.raises(pickle.UnpicklingError, match="save model.state_dict"):
         load_model(_model(), path)
     assert _Payload.ran is False
 
@@ -129,7 +129,7 @@ def test_malicious_pickle_payload_is_real_but_never_runs_through_load_model(tmp_
     torch.save({"weights": MakeFolder()}, path)
 
     for load in (lambda: load_model(_model(), path), lambda: load_checkpoint(path, _model())):
-        with pytest.raises(pickle.UnpicklingError, match="Save model.state_dict"):
+        with pytest.raises(pickle.UnpicklingError, match="save model.state_dict"):
             load()
     assert not marker.exists(), "the safe loaders ran the payload"
 
@@ -401,3 +401,59 @@ def test_a_json_file_is_not_called_code(tmp_path):
     path.write_text('{"weights": [0.7], "bias": [0.3]}')
     with pytest.raises(ValueError, match=r"not a file written by torch\.save \(it holds text such as JSON or CSV\)"):
         load_model(_model(), path)
+
+
+# --- advice that is true: each message names the real cause and a fix that works -------------------------
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_map_location_cuda_without_a_gpu_names_the_device_not_a_corrupt_file(tmp_path):
+    path = save_model(LinearRegressionModel(), tmp_path / "line.pth")
+    with pytest.raises(
+        ValueError, match=r"asks for an NVIDIA GPU \(CUDA\), which this machine does not have; use map_location='cpu'"
+    ):
+        load_model(LinearRegressionModel(), path, map_location="cuda")
+    with pytest.raises(ValueError, match="not a device name"):
+        load_model(LinearRegressionModel(), path, map_location="gpu0")
+    assert load_model(LinearRegressionModel(), path, map_location="cpu")  # the named fix works
+
+
+@pytest.mark.parametrize("key", ["model_state_dict", "state_dict", "model"])
+def test_other_tools_checkpoint_layouts_load_and_load_checkpoint_says_where(tmp_path, key):
+    """Weights under model_state_dict / state_dict / model (what tutorials and other tools save) load with
+    load_model; load_checkpoint names the key and sends the caller there, without pointing back at itself."""
+    torch.manual_seed(0)
+    source = LinearRegressionModel()
+    optimizer = torch.optim.SGD(source.parameters(), lr=0.1)
+    path = tmp_path / "theirs.pth"
+    torch.save({key: source.state_dict(), "optimizer_state_dict": optimizer.state_dict(), "epoch": 3}, path)
+    loaded = load_model(LinearRegressionModel(), path)
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), source.state_dict().values()))
+    with pytest.raises(
+        ValueError, match=rf"keeps the weights under '{key}'.*load_model\(model, path\) reads them"
+    ) as info:
+        load_checkpoint(path, LinearRegressionModel())
+    assert "'optimizer_state_dict'" in str(info.value)
+
+
+def test_a_bare_state_dict_given_to_load_checkpoint_is_sent_to_load_model(tmp_path):
+    path = save_model(LinearRegressionModel(), tmp_path / "bare.pth")
+    with pytest.raises(ValueError, match=r"bare state_dict .* load_model\(model, path\)"):
+        load_checkpoint(path, LinearRegressionModel())
+
+
+@pytest.mark.parametrize(
+    "extra", [np.arange(3), __import__("argparse").Namespace(lr=0.1)], ids=["numpy array", "argparse.Namespace"]
+)
+def test_someone_elses_file_with_numpy_or_namespace_gets_advice_that_works(tmp_path, extra):
+    """The advice for a file someone else wrote: weights_only=False for a trusted file, then load_state_dict;
+    following it loads the weights."""
+    source = LinearRegressionModel()
+    path = tmp_path / "public.pth"
+    torch.save({"state_dict": source.state_dict(), "args": extra}, path)
+    with pytest.raises(pickle.UnpicklingError, match=r"trust its source.*weights_only=False.*load_state_dict") as info:
+        load_model(LinearRegressionModel(), path)
+    assert "save model.state_dict() instead" in str(info.value)  # the advice for one's own file stays
+    followed = LinearRegressionModel()
+    followed.load_state_dict(torch.load(path, weights_only=False)["state_dict"])
+    assert torch.equal(followed.weights, source.weights)

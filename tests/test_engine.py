@@ -617,3 +617,89 @@ def test_printed_lines_say_when_each_figure_was_measured(line, capsys):
     assert printed[1].startswith("epoch   4 | train loss") and printed[2].startswith("epoch   5 |")
     fit(model, (X_train, y_train), nn.L1Loss(), opt, 1)  # print_every not given: nothing printed
     assert capsys.readouterr().out == ""
+
+
+def _line_run(epochs=30, lr=0.3, start_epoch=0, **options):
+    torch.manual_seed(0)
+    X = torch.linspace(0, 1, 20).unsqueeze(1)
+    y = 0.7 * X + 0.3
+    model = nn.Linear(1, 1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    history = fit(
+        model, (X, y), nn.L1Loss(), optimizer, epochs, val_data=(X[::3], y[::3]), start_epoch=start_epoch, **options
+    )
+    return model, history
+
+
+def test_fit_says_it_returns_the_last_epoch_and_restore_best_loads_the_best(capsys):
+    """The model fit hands back is the last epoch's; the repr and the end line say so, and one call loads the best."""
+    model, history = _line_run(print_every=10)
+    assert history.best_epoch != history.epochs[-1]  # L1 with a large step hops: the last is not the best
+    out = capsys.readouterr().out
+    assert (
+        f"the model holds epoch {history.epochs[-1]}'s weights; the best epoch by val loss was {history.best_epoch}"
+        in out
+    )
+    assert f"best epoch {history.best_epoch}" in repr(history) and "restore_best" in repr(history)
+    X = torch.linspace(0, 1, 20).unsqueeze(1)
+    last_loss = nn.L1Loss()(model(X[::3]), 0.7 * X[::3] + 0.3).item()
+    history.restore_best(model)
+    best_loss = nn.L1Loss()(model(X[::3]), 0.7 * X[::3] + 0.3).item()
+    assert best_loss == pytest.approx(history.best_val_loss, abs=1e-6) and best_loss < last_loss
+
+
+def test_restore_best_matches_the_best_checkpoint(tmp_path):
+    from workflow_utils.checkpoint import load_model
+
+    model, history = _line_run(checkpoint_path=tmp_path / "best.pth")
+    saved = load_model(nn.Linear(1, 1), tmp_path / "best.pth")
+    history.restore_best(model)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), saved.state_dict().values()))
+
+
+def test_restore_best_without_val_data_is_refused_in_one_line():
+    model = nn.Linear(1, 1)
+    history = fit(
+        model, (torch.zeros(4, 1), torch.zeros(4, 1)), nn.L1Loss(), torch.optim.SGD(model.parameters(), lr=0.1), 2
+    )
+    with pytest.raises(ValueError, match="pass val_data="):
+        history.restore_best(model)
+    assert "no best epoch" in repr(history)
+
+
+def test_a_resumed_history_is_indexed_by_epoch_number():
+    """With start_epoch=5, history[best_epoch] is the best epoch's values; an epoch not in the run is named."""
+    _, history = _line_run(epochs=8, start_epoch=5)
+    assert history.epochs == [5, 6, 7, 8, 9, 10, 11, 12]
+    best = history[history.best_epoch]
+    assert best["epoch"] == history.best_epoch and best["val_loss"] == history.best_val_loss
+    with pytest.raises(
+        IndexError,
+        match=r"epoch 3 is not in this history: it holds epochs 5 to 12 \(the run started at start_epoch=5\)",
+    ):
+        history[3]
+    with pytest.raises(TypeError, match="epoch number"):
+        history["best"]
+
+
+def test_evaluate_and_fit_leave_a_model_in_eval_mode_in_eval_mode():
+    """A hand-written loop that validates every few batches keeps training in train mode afterwards."""
+    model = nn.Sequential(nn.Linear(1, 1), nn.Dropout(0.5))
+    data = (torch.zeros(4, 1), torch.zeros(4, 1))
+    model.train()
+    evaluate(model, data, nn.L1Loss())
+    assert model.training
+    model.eval()
+    fit(model, data, nn.L1Loss(), torch.optim.SGD(model.parameters(), lr=0.1), 1, val_data=data)
+    assert not model.training
+
+
+def test_float64_targets_for_apples_gpu_are_refused_before_torch_moves_them():
+    from workflow_utils import _validate as check
+
+    with pytest.raises(
+        ValueError, match=r"float64, which Apple's GPU \(mps\) cannot hold; convert them with y\.float\(\)"
+    ):
+        check.device_takes("train_data", torch.zeros(3, dtype=torch.float64), torch.device("mps"))
+    check.device_takes("train_data", torch.zeros(3), torch.device("mps"))
+    check.device_takes("train_data", torch.zeros(3, dtype=torch.float64), torch.device("cpu"))

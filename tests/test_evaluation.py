@@ -28,8 +28,46 @@ def test_predict_runs_in_eval_mode_over_a_loader():
     X = torch.randn(7, 2)
     batches = [(X[:4], torch.zeros(4)), (X[4:], torch.ones(3))]
     logits, labels = predict(model, batches)
-    assert not model.training and logits.shape == (7, 2) and labels.tolist() == [0] * 4 + [1] * 3
+    assert model.training, "predict puts the caller's train mode back"
+    assert logits.shape == (7, 2) and labels.tolist() == [0] * 4 + [1] * 3
     with torch.no_grad():
-        assert torch.equal(logits, model(X))  # dropout off: deterministic and equal to a plain call
+        assert torch.equal(logits, model.eval()(X))  # dropout off: deterministic and equal to a plain call
     only_logits, none = predict(model, X)
     assert torch.equal(only_logits, logits) and len(none) == 0
+
+
+def test_predict_takes_an_x_y_pair_as_fit_and_evaluate_do():
+    model = nn.Linear(2, 3)
+    X, y = torch.randn(5, 2), torch.tensor([0, 1, 2, 1, 0])
+    logits, labels = predict(model, (X, y))
+    assert torch.equal(labels, y) and logits.shape == (5, 3)
+
+
+def test_predict_over_unlabelled_batches_returns_no_labels():
+    """Prediction is the time there are no labels: a loader of inputs alone, or TensorDataset(X), works."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    model = nn.Linear(2, 3)
+    X = torch.randn(7, 2)
+    for loader in (DataLoader(X, batch_size=3), DataLoader(TensorDataset(X), batch_size=3)):
+        logits, labels = predict(model, loader)
+        assert logits.shape == (7, 3) and labels.numel() == 0
+        with torch.no_grad():
+            assert torch.allclose(logits, model(X))
+
+
+def test_channels_last_uint8_images_are_named_with_the_permute_and_the_scaling():
+    from workflow_utils.models import DigitsCNN
+
+    images = torch.randint(0, 256, (4, 8, 8, 1), dtype=torch.uint8)  # (N, H, W, C), as numpy/PIL give them
+    with pytest.raises(ValueError, match=r"channel-last.*\.permute\(0, 3, 1, 2\)\.float\(\) / 255"):
+        predict(DigitsCNN(), images)
+    with pytest.raises(ValueError, match=r"channel-last.*\.permute\(0, 3, 1, 2\)\.float\(\)\.$"):
+        predict(DigitsCNN(), images.float() / 255)
+    plain = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten(), nn.LazyLinear(10))  # no shape check of its own
+    with pytest.raises(ValueError, match=r"channel-last.*X\.permute\(0, 3, 1, 2\)\.float\(\) / 255"):
+        predict(plain, images)
+    with pytest.raises(ValueError, match=r"channel-last.*X\.permute\(0, 3, 1, 2\)\.float\(\)\."):
+        predict(plain, images.float() / 255)
+    fixed = images.permute(0, 3, 1, 2).float() / 255
+    assert predict(DigitsCNN(), fixed)[0].shape == (4, 10)  # the named fix works

@@ -355,15 +355,16 @@ def test_predict_returns_the_model_output_or_refuses(case):
     torch.manual_seed(0)
     model = nn.Linear(2, 3)
     result, got = outcome(lambda: predict(model, data))
+    accepted = ("tensor", "loader", "pairs", "x_only_loader")  # inputs without labels: prediction's own case
     if result == "error":
-        assert kind not in ("tensor", "loader", "pairs"), f"well-formed data were refused: {got}"
+        assert kind not in accepted, f"well-formed data were refused: {got}"
         assert_clear_error(got)
         return
-    assert kind in ("tensor", "loader", "pairs"), f"{kind} was accepted"
+    assert kind in accepted, f"{kind} was accepted"
     logits, labels = got
     with torch.no_grad():
         assert torch.allclose(logits, model(X), atol=1e-6) and len(logits) == len(X)  # one row per input
-    assert torch.equal(labels, y) if kind != "tensor" else len(labels) == 0
+    assert torch.equal(labels, y) if kind in ("loader", "pairs") else len(labels) == 0
 
 
 # --- fit with schedulers ---------------------------------------------------------------------------
@@ -445,3 +446,30 @@ def test_the_property_tests_see_a_torch_error_as_a_failure():
     kind, exc = outcome(lambda: np.zeros(2).reshape(3))
     with pytest.raises(AssertionError):
         assert_clear_error(exc)
+
+
+@st.composite
+def mixed_modes(draw):
+    """A small model whose submodules are each in train or eval mode, as a caller may have left them."""
+    model = nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.5), nn.BatchNorm1d(4), nn.Linear(4, 2))
+    for module in model.modules():
+        module.training = draw(st.booleans())
+    return model
+
+
+@PROPERTY
+@given(model=mixed_modes(), which=st.sampled_from(["predict", "evaluate", "fit", "fit-fails"]))
+def test_every_helper_leaves_each_submodule_in_the_mode_it_found(model, which):
+    """predict, evaluate and fit put back every submodule's train/eval mode, also when they raise."""
+    before = [m.training for m in model.modules()]
+    X, y = torch.randn(8, 3), torch.randn(8, 2)
+    if which == "predict":
+        predict(model, X)
+    elif which == "evaluate":
+        evaluate(model, (X, y), nn.MSELoss())
+    elif which == "fit":
+        fit(model, (X, y), nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.01), 2, val_data=(X, y))
+    else:
+        with pytest.raises(ValueError):  # stopped by our own check after the first forward pass
+            fit(model, (X, y[:, :1]), nn.MSELoss(), torch.optim.SGD(model.parameters(), lr=0.01), 2)
+    assert [m.training for m in model.modules()] == before

@@ -228,3 +228,13 @@ def test_explorer_task_has_one_answer_on_the_slider_and_shows_the_hop(line):
     title = explorer.figure.axes[1].get_title()
     assert "w over the last 10 epochs: 0.337 to 0.727" in title  # lr 1: it hops back to its start, 0.3367
     assert explorer.weights[-1] == explorer.weights[-3] == explorer.weights[-5]
+
+
+def test_moving_the_explorer_leaves_the_notebook_random_state_alone(line):
+    """The explorer trains a seed-42 model on every move, inside its own random state."""
+    explorer = LearningRateExplorer(*line)
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
+    explorer.lr_slider.value = 0.05  # retrains and redraws
+    assert torch.equal(torch.rand(3), expected)

@@ -382,13 +382,13 @@ def diverging_warning(history: History) -> str | None:
 
     Two epochs, because a loss that diverges can also jump back and forth (L1 with SGD does).
     """
-    losses = history.train_loss
+    losses, epochs = list(history.train_loss), list(history.epochs)  # by position, not by epoch number
     if len(losses) < 2 or not all(math.isfinite(loss) for loss in losses):
         return None
     high = max(range(len(losses) - 2 if len(losses) > 2 else 1, len(losses)), key=losses.__getitem__)
     if losses[high] <= 100 * losses[0]:
         return None
     return (
-        f"warning: the training loss grew from {losses[0]:.4g} (epoch {history.epochs[0]}) to {losses[high]:.4g} "
-        f"(epoch {history.epochs[high]}): training diverged; try a learning rate about 10 times smaller."
+        f"warning: the training loss grew from {losses[0]:.4g} (epoch {epochs[0]}) to {losses[high]:.4g} "
+        f"(epoch {epochs[high]}): training diverged; try a learning rate about 10 times smaller."
     )

@@ -171,7 +171,30 @@ def weight_dtype(model: nn.Module) -> tuple[torch.dtype | None, bool]:
     return dtype, any(isinstance(m, (nn.Embedding, nn.EmbeddingBag)) for m in model.modules())
 
 
-def input_dtype(name: str, X: torch.Tensor, weights: tuple[torch.dtype | None, bool]) -> None:
+def device_takes(name: str, y: torch.Tensor, device: torch.device) -> None:
+    """Refuse float64 targets for Apple's GPU (mps has no float64) before ``.to(device)`` fails inside torch."""
+    if device.type == "mps" and y.dtype == torch.float64:
+        raise ValueError(
+            f"{name}'s targets y are float64, which Apple's GPU (mps) cannot hold; convert them with y.float() "
+            "(torch.tensor(numpy_array) gives float64)."
+        )
+
+
+def channels_last_hint(model: nn.Module, X: torch.Tensor) -> str:
+    """For a 4-D batch that looks channel-last (N, H, W, C) given to a model with 2-D convolutions: the fix."""
+    if X.ndim != 4 or not any(isinstance(m, nn.Conv2d) for m in model.modules()):
+        return ""
+    first = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
+    if X.shape[-1] != first.in_channels or X.shape[1] == first.in_channels:
+        return ""
+    scale = " / 255" if not X.is_floating_point() else ""
+    return (
+        f"; X looks channel-last, (N, H, W, C) = {tuple(X.shape)}, and the convolutions expect (N, C, H, W): "
+        f"use X.permute(0, 3, 1, 2).float(){scale}"
+    )
+
+
+def input_dtype(name: str, X: torch.Tensor, weights: tuple[torch.dtype | None, bool], model=None) -> None:
     """Refuse inputs whose dtype the model's weights cannot multiply (float64 into float32, ints into Linear).
 
     ``weights`` is ``weight_dtype(model)``, worked out once per pass rather than per batch.
@@ -186,6 +209,9 @@ def input_dtype(name: str, X: torch.Tensor, weights: tuple[torch.dtype | None, b
             f"{name}'s inputs X are {X.dtype} but the model's weights are {dtype}{hint}; convert them with {fix}."
         )
     if not X.is_floating_point() and not takes_indices:
+        hint = channels_last_hint(model, X) if model is not None else ""
+        if hint:
+            raise ValueError(f"{name}'s inputs X are {X.dtype}, but the model computes in {dtype}{hint}.")
         raise ValueError(
             f"{name}'s inputs X are {X.dtype}, but the model computes in {dtype}; convert them with X.float() "
             "(scale images to 0..1 first, e.g. X.float() / 255)."
@@ -207,6 +233,9 @@ def forward(model: nn.Module, X: torch.Tensor, name: str = "data") -> torch.Tens
     except RuntimeError as exc:
         if "shape" not in str(exc) and "size" not in str(exc) and "dtype" not in str(exc):
             raise  # not a mismatch between X and the layers (e.g. out of memory): torch's own error
+        hint = channels_last_hint(model, X)
+        if hint:
+            raise ValueError(f"{type(model).__name__} cannot take {name}'s inputs X{hint}.") from exc
         raise ValueError(
             f"{type(model).__name__} cannot take {name}'s inputs X of shape {tuple(X.shape)} and dtype {X.dtype} "
             "(the error above is from inside the model); make X's shape match the first layer, "

@@ -165,9 +165,14 @@ def safe_load(path: str | Path, map_location: str | torch.device | None = "cpu")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))  # the refused class, when torch names it
+        what = f" ({found.group(1)})" if found else ""
         raise pickle.UnpicklingError(
-            f"{path} holds more than tensors and plain containers, so weights_only loading refused it "
-            "(it could run code). Save model.state_dict() instead of the whole model."
+            f"{path} holds objects other than tensors and plain containers{what}, e.g. numpy arrays, an "
+            "argparse.Namespace or a whole model, so weights_only loading refused it: unpickling them can run "
+            "code. If you wrote the file, save model.state_dict() instead. If someone else did and you trust its "
+            "source, load it with torch.load(path, weights_only=False) and pass its weights to "
+            "model.load_state_dict(...)."
         ) from exc
     except (RuntimeError, EOFError) as exc:
         if _saved_on_a_gpu(path):  # decided from the file itself, not from torch's wording
@@ -179,7 +184,23 @@ def safe_load(path: str | Path, map_location: str | torch.device | None = "cpu")
 
 def _check_map_location(map_location: Any) -> None:
     """A device name, a torch.device, a dict or a function; a scheduler or optimizer passed by position is named."""
-    if map_location is None or isinstance(map_location, (str, torch.device, dict)):
+    if isinstance(map_location, (str, torch.device)):
+        try:
+            device = torch.device(map_location)
+        except RuntimeError as exc:
+            raise ValueError(f"map_location={map_location!r} is not a device name; try map_location='cpu'.") from exc
+        has = {
+            "cuda": torch.cuda.is_available(),
+            "mps": bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available(),
+        }
+        if not has.get(device.type, True):
+            gpu = "an NVIDIA GPU (CUDA)" if device.type == "cuda" else "Apple's GPU (mps)"
+            raise ValueError(
+                f"map_location={map_location!r} asks for {gpu}, which this machine does not have; use "
+                "map_location='cpu', or map_location=get_device() to pick what this machine has."
+            )
+        return
+    if map_location is None or isinstance(map_location, dict):
         return
     if isinstance(map_location, (LRScheduler, ReduceLROnPlateau, torch.optim.Optimizer)):
         role = "optimizer" if isinstance(map_location, torch.optim.Optimizer) else "scheduler"
@@ -262,16 +283,27 @@ def load_model(model: nn.Module, path: str | Path, map_location: str | torch.dev
     """Load a saved state_dict into ``model`` (a fresh instance of the same class); return it.
 
     The model keeps its mode: a fresh one is in train mode, so call ``model.eval()`` before predicting
-    (``predict`` does). Keys saved from a ``torch.compile``d or DDP model (a uniform ``_orig_mod.`` or
+    (``predict`` does). Besides a bare state_dict it reads a checkpoint dict that keeps the weights under
+    ``model_state`` (``save_checkpoint``) or ``model_state_dict``, ``state_dict`` or ``model`` (other tools). Keys saved from a ``torch.compile``d or DDP model (a uniform ``_orig_mod.`` or
     ``module.`` prefix) load too. Raises ``ValueError`` naming the missing, unexpected or mismatched keys when
     the file holds another architecture. Written by hand in 06_save_and_load, "Load it into a new instance".
     """
     check.module("model", model)
     state = safe_load(path, map_location)
-    if isinstance(state, dict) and "model_state" in state:
-        state = state["model_state"]
-    _load_state_dict(model, state, path)
+    key = _weights_key(state)
+    _load_state_dict(model, state[key] if key else state, path)
     return model
+
+
+# where checkpoints keep the model's weights: ours, then what other tools and tutorials save
+WEIGHTS_KEYS = ("model_state", "model_state_dict", "state_dict", "model")
+
+
+def _weights_key(checkpoint: Any) -> str | None:
+    """The key under which a checkpoint dict holds the model's state_dict, or None for a bare state_dict."""
+    if not isinstance(checkpoint, dict):
+        return None
+    return next((k for k in WEIGHTS_KEYS if isinstance(checkpoint.get(k), dict)), None)
 
 
 def save_checkpoint(
@@ -369,7 +401,18 @@ def load_checkpoint(
         )
     checkpoint = safe_load(path, map_location)
     if not isinstance(checkpoint, dict) or "model_state" not in checkpoint:
-        raise ValueError(f"{path} is not a checkpoint from save_checkpoint; for a bare state_dict use load_model.")
+        key = _weights_key(checkpoint)
+        if key is None:
+            raise ValueError(
+                f"{path} holds a bare state_dict (weights only), not a checkpoint from save_checkpoint; "
+                "load it with load_model(model, path)."
+            )
+        others = ", ".join(repr(k) for k in checkpoint if k != key) or "nothing else"
+        raise ValueError(
+            f"{path} is not a checkpoint from save_checkpoint: it keeps the weights under {key!r} (and holds "
+            f"{others}); load_model(model, path) reads them, and any optimizer state under its own key loads "
+            "with optimizer.load_state_dict(safe_load(path)[key])."
+        )
     _load_state_dict(model, checkpoint["model_state"], path)
     if optimizer is not None:
         if "optimizer_state" not in checkpoint:

@@ -30,6 +30,7 @@ from workflow_utils import _validate as check
 from workflow_utils._fit_checks import scheduler_timing
 from workflow_utils.device import set_seed
 from workflow_utils.distributed import is_distributed, is_main_process
+from workflow_utils.evaluation import kept_modes
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 Data = tuple[torch.Tensor, torch.Tensor] | Iterable[Batch]
@@ -37,14 +38,20 @@ MetricFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Scheduler = LRScheduler | ReduceLROnPlateau
 
 
-@dataclass
-class History:
-    """What ``fit`` measured, one entry per completed epoch.
+_PER_EPOCH = ("epochs", "train_loss", "val_loss", "train_metric", "val_metric")
 
-    ``epochs`` holds epoch numbers (starting at ``start_epoch``); ``best_epoch`` is one of them, so with
-    ``start_epoch=5`` its loss is ``val_loss[best_epoch - 5]``. ``stop_reason`` says why training ended early;
-    ``warning`` is set (and printed) when the training loss ended 100 times above its first epoch's: a loss
-    that explodes without reaching NaN, usually a learning rate that is too high.
+
+@dataclass(repr=False)
+class History:
+    """What ``fit`` measured, one entry per completed epoch, and the best epoch's weights.
+
+    The lists hold one value per completed epoch, by position; ``history[epoch]`` gives one epoch's values
+    by its number, so ``history[history.best_epoch]["val_metric"]`` is right also in a run resumed with
+    ``start_epoch`` (whose lists start at that epoch), and an epoch the run does not hold is named. ``fit`` returns the model as it was after the LAST
+    epoch; ``best_epoch`` is the one with the lowest validation loss and ``restore_best(model)`` loads its
+    weights. ``stop_reason`` says why training ended early; ``warning`` is set (and printed) when the training
+    loss ended 100 times above its first epoch's: a loss that explodes without reaching NaN, usually a learning
+    rate that is too high.
 
     Written by hand in 04_training_loop, "Loss curves" (lists of losses per epoch).
     """
@@ -55,10 +62,54 @@ class History:
     train_metric: list[float] = field(default_factory=list)
     val_metric: list[float] = field(default_factory=list)
     metric_name: str | None = None
-    best_epoch: int | None = None  # the epoch number (as in ``epochs``) with the lowest val loss, not a list index
+    best_epoch: int | None = None  # the epoch number (as in ``epochs``) with the lowest val loss
     best_val_loss: float | None = None
     stop_reason: str | None = None  # why training ended early, or None if it ran all epochs
     warning: str | None = None  # the loss ended 100x above its first epoch's (diverged); None if stop_reason is set
+    start_epoch: int | None = None  # the first epoch's number; None: the first entry of ``epochs`` (or 0)
+    best_state: dict[str, torch.Tensor] | None = None  # a CPU copy of the best epoch's weights (``restore_best``)
+
+    def __post_init__(self) -> None:
+        if self.start_epoch is None:
+            self.start_epoch = self.epochs[0] if self.epochs else 0
+
+    def __getitem__(self, epoch: int) -> dict[str, float | int]:
+        """One epoch's values by its number: ``{"epoch", "train_loss", "val_loss", ...}`` (those recorded)."""
+        if not isinstance(epoch, int) or isinstance(epoch, bool):
+            raise TypeError(f"index a History by an epoch number (an int), got {type(epoch).__name__}")
+        if epoch not in self.epochs:
+            held = f"epochs {self.epochs[0]} to {self.epochs[-1]}" if self.epochs else "no epochs yet"
+            raise IndexError(
+                f"epoch {epoch} is not in this history: it holds {held}"
+                + (f" (the run started at start_epoch={self.start_epoch})" if self.start_epoch else "")
+                + "; history.epochs lists them."
+            )
+        position = self.epochs.index(epoch)
+        values = {name: getattr(self, name) for name in _PER_EPOCH}
+        return {name.removesuffix("s") if name == "epochs" else name: v[position] for name, v in values.items() if v}
+
+    def restore_best(self, model: nn.Module) -> nn.Module:
+        """Load the best epoch's weights (lowest validation loss) into ``model`` and return it."""
+        if self.best_state is None:
+            raise ValueError(
+                "this history has no best epoch to restore: fit picks one only when given val_data; "
+                "pass val_data=... to fit (or keep the model fit returned, from its last epoch)."
+            )
+        from workflow_utils.checkpoint import unwrap_model
+
+        unwrap_model(model).load_state_dict(self.best_state)
+        return model
+
+    def __repr__(self) -> str:
+        if not self.epochs:
+            return "History(no epochs completed)"
+        done = f"epochs {self.epochs[0]} to {self.epochs[-1]}"
+        if self.best_epoch is None:
+            return f"History({done}; no val_data, so no best epoch; the model holds epoch {self.epochs[-1]}'s weights)"
+        return (
+            f"History({done}; best epoch {self.best_epoch} (val loss {self.best_val_loss:.4f}); the model holds "
+            f"epoch {self.epochs[-1]}'s weights: history.restore_best(model) loads epoch {self.best_epoch}'s)"
+        )
 
 
 # --- the loop, as written by hand in 04_training_loop ---------------------------------------------------
@@ -87,34 +138,34 @@ def fit(
     on_epoch_end: Callable[[History], None] | None = None,
     amp: bool = False,
 ) -> History:
-    """Train for ``epochs`` epochs, validating after each; return the ``History``. Every option: ``help(fit)``.
+    """Train for ``epochs`` epochs, validating after each; return the ``History``. The model keeps the LAST
+    epoch's weights (``history.restore_best(model)`` loads the best's) and its train/eval mode. Options: ``help(fit)``.
 
     Written by hand in 04_training_loop, "The loop, by hand" and "The mini-batch loop, by hand".
     """
     device, timing, precision = checks.fit_args(**locals())
     metric_name, metric_fn = _resolve_metric(metric)
-    history = History(metric_name=metric_name)
-    batch_scheduler = scheduler if timing == "batch" else None
-    one_epoch = partial(
-        _train_and_validate, model, train_data, val_data, loss_fn, optimizer, metric_fn, device, precision
-    )
-    for epoch in _epoch_range(start_epoch, epochs, progress and is_main_process()):
-        try:
-            _prepare_epoch(train_data, seed, epoch)
-            train, val, history.stop_reason = one_epoch(batch_scheduler, epoch, first=epoch == start_epoch)
-            if history.stop_reason:
+    history = History(metric_name=metric_name, start_epoch=start_epoch)
+    per_batch = scheduler if timing == "batch" else None  # stepped after every batch, else once per epoch
+    one_epoch = partial(_train_and_validate, model, train_data, val_data, loss_fn, optimizer, metric_fn, device)
+    one_epoch = partial(one_epoch, precision, per_batch)
+    with kept_modes(model):  # the caller's train/eval mode comes back at the end
+        for epoch in _epoch_range(start_epoch, epochs, progress and is_main_process()):
+            try:
+                _prepare_epoch(train_data, seed, epoch)
+                train, val, history.stop_reason = one_epoch(epoch, first=epoch == start_epoch)
+                if history.stop_reason:
+                    break
+                _step_epoch_scheduler(scheduler if timing == "epoch" else None, (val or train)["loss"])
+                _record(history, epoch, train, val, model)
+                _save_checkpoints(history, model, optimizer, scheduler, checkpoint_path, last_checkpoint_path)
+                _print_epoch(history, print_every, start_epoch, decimals, validated=val is not None)
+                if on_epoch_end is not None:
+                    on_epoch_end(history)
+            except KeyboardInterrupt:
+                history.stop_reason = checks.interrupted_reason(history, epoch, timing, last_checkpoint_path)
                 break
-            _step_epoch_scheduler(scheduler if timing == "epoch" else None, (val or train)["loss"])
-            _record(history, epoch, train, val)
-            _save_checkpoints(history, model, optimizer, scheduler, checkpoint_path, last_checkpoint_path)
-            _print_epoch(history, print_every, start_epoch, decimals, validated=val is not None)
-            if on_epoch_end is not None:
-                on_epoch_end(history)
-        except KeyboardInterrupt:
-            history.stop_reason = checks.interrupted_reason(history, epoch, timing, last_checkpoint_path)
-            break
-    history.warning = None if history.stop_reason else checks.diverging_warning(history)
-    _report_end(history)
+    _report_end(history, print_every)
     return history
 
 
@@ -169,7 +220,8 @@ def _run_epoch(
     weights = check.weight_dtype(model)
     for batch in checks.as_batches(data, name):
         X, y = check.batch_pair(batch, name)  # one clear error for a dict, a triple, inputs without labels
-        check.input_dtype(name, X, weights)
+        check.input_dtype(name, X, weights, model)
+        check.device_takes(name, y, device)
         X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
         with _precision_context(precision):
             y_pred = check.forward(model, X, name)  # 1. forward pass
@@ -271,7 +323,8 @@ def train_step(
 def evaluate(
     model: nn.Module, data: Data, loss_fn: nn.Module, metric: str | MetricFn | tuple[str, MetricFn] | None = None
 ) -> dict[str, float]:
-    """Mean ``loss`` (and ``metric``) over ``data`` in eval mode, without tracking gradients.
+    """Mean ``loss`` (and ``metric``) over ``data`` in eval mode, without tracking gradients; the model's
+    train/eval mode is put back as it was afterwards.
 
     Returns ``{"loss": float}``, plus ``"metric": float`` when a metric is given: means over every sample,
     each batch weighted by its size. ``data`` and ``metric`` as for ``fit``. The straight-line notebooks call this pass the *test step*. Written by hand in 04_training_loop, "The loop, by hand".
@@ -291,8 +344,8 @@ def _evaluate(
     name: str = "data",
     precision: MixedPrecision | None = None,
 ) -> dict[str, float]:
-    model.eval()
-    with torch.inference_mode():
+    with kept_modes(model), torch.inference_mode():
+        model.eval()
         return _run_epoch(model, data, loss_fn, None, metric_fn, device, first=first, name=name, precision=precision)
 
 
@@ -380,7 +433,7 @@ def _prepare_epoch(train_data: Data, seed: int | None, epoch: int) -> None:
         sampler.set_epoch(epoch)  # the shuffle order of this epoch, also when resuming
 
 
-def _record(history: History, epoch: int, train: dict[str, float], val: dict[str, float] | None) -> None:
+def _record(history: History, epoch: int, train: dict[str, float], val: dict[str, float] | None, model=None) -> None:
     history.epochs.append(epoch)
     history.train_loss.append(train["loss"])
     if "metric" in train:
@@ -391,6 +444,11 @@ def _record(history: History, epoch: int, train: dict[str, float], val: dict[str
             history.val_metric.append(val["metric"])
         if history.best_val_loss is None or val["loss"] < history.best_val_loss:
             history.best_epoch, history.best_val_loss = epoch, val["loss"]
+            if model is not None:
+                from workflow_utils.checkpoint import unwrap_model
+
+                state = unwrap_model(model).state_dict()
+                history.best_state = {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
 
 
 def _save_checkpoints(history: History, model, optimizer, scheduler, best_path, last_path) -> None:
@@ -413,9 +471,18 @@ def _save_checkpoints(history: History, model, optimizer, scheduler, best_path, 
         )
 
 
-def _report_end(history: History) -> None:
-    """Print why training stopped early and whether it diverged (once, on the main process)."""
-    for line in (history.stop_reason, history.warning):
+def _report_end(history: History, print_every: int | None = None) -> None:
+    """Print why training stopped early and whether it diverged (once, on the main process); with
+    ``print_every``, also which epoch's weights the model holds when that is not the best epoch."""
+    history.warning = None if history.stop_reason else checks.diverging_warning(history)
+    last = history.epochs[-1] if history.epochs else None
+    kept = (
+        f"(the model holds epoch {last}'s weights; the best epoch by val loss was {history.best_epoch}: "
+        "history.restore_best(model) loads it)"
+        if print_every and history.best_epoch is not None and history.best_epoch != last
+        else None
+    )
+    for line in (history.stop_reason, history.warning, kept):
         if line and is_main_process():
             print(line)
 

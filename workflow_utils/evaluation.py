@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Iterable, Iterator
 
 import torch
 from torch import nn
@@ -56,12 +57,30 @@ def _first_fraction(t: torch.Tensor) -> float:
     return t[t != t.round()].reshape(-1)[0].item()
 
 
+@contextlib.contextmanager
+def kept_modes(model: nn.Module) -> Iterator[nn.Module]:
+    """Inside the ``with`` block the model may switch between train and eval mode; afterwards every
+    submodule is back in the mode it was in, even after an error.
+
+    ``predict``, ``evaluate`` and ``fit`` use it, so a loop that validates every few batches keeps
+    training in train mode (05_evaluation, "The evaluation recipe").
+    """
+    modes = [(module, module.training) for module in model.modules()]
+    try:
+        yield model
+    finally:
+        for module, training in modes:
+            module.training = training
+
+
 def predict(model: nn.Module, data: torch.Tensor | Iterable) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits and true labels for ``data`` (a loader of ``(X, y)`` batches, or a tensor of inputs), on the CPU.
 
-    Runs in eval mode under ``torch.inference_mode()``; for a tensor of inputs the returned
-    labels are empty. A numpy array or a list of rows is refused (convert it with ``torch.as_tensor``), and so
-    is a loader of inputs without labels. Written by hand in 05_evaluation, "The evaluation recipe".
+    Runs in eval mode under ``torch.inference_mode()``, then puts the model back in the mode it was in
+    (``kept_modes``). ``data`` may also be one ``(X, y)`` pair of tensors, as ``fit`` takes, or a loader of
+    inputs without labels; for inputs without labels the returned labels are empty. A numpy array or a list
+    of rows is refused (convert it with ``torch.as_tensor``). Written by hand in 05_evaluation, "The
+    evaluation recipe".
     """
     check.module("model", model)
     device = check.model_device(model, default=None)
@@ -75,23 +94,38 @@ def predict(model: nn.Module, data: torch.Tensor | Iterable) -> tuple[torch.Tens
             f"data must be a tensor of inputs or an iterable of (X, y) batches such as a DataLoader, "
             f"got {type(data).__name__}; pass digits.test or a tensor of images."
         )
-    model.eval()
     weights = check.weight_dtype(model)
     logits, labels = [], []
-    with torch.inference_mode():
+    with kept_modes(model), torch.inference_mode():
+        model.eval()
         if isinstance(data, torch.Tensor):
             if data.ndim == 0:
                 raise ValueError("data is a single number; pass a batch of inputs, e.g. data.reshape(1, 1).")
-            check.input_dtype("data", data, weights)
+            check.input_dtype("data", data, weights, model)
             return check.forward(model, data.to(device)).cpu(), torch.empty(0, dtype=torch.long)
-        for batch in data:
-            X, y = check.batch_pair(batch)
-            check.input_dtype("data", X, weights)
+        for X, y in _batches(data):
+            check.input_dtype("data", X, weights, model)
             logits.append(check.forward(model, X.to(device)).cpu())
-            labels.append(y.cpu())
+            labels.append(y)
     if not logits:
         raise ValueError("the data yielded no batches; check that the loader is not empty.")
-    return torch.cat(logits), torch.cat(labels)
+    if any(y is None for y in labels):  # inputs without labels: prediction is exactly that case
+        return torch.cat(logits), torch.empty(0, dtype=torch.long)
+    return torch.cat(logits), torch.cat([y.cpu() for y in labels])
+
+
+def _batches(data):
+    """``(X, y)`` for each batch of ``data``, ``y`` None for a batch of inputs alone; a pair of tensors
+    ``(X, y)`` (as ``fit`` and ``evaluate`` take) is one batch."""
+    if isinstance(data, tuple) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
+        data = [data]
+    for batch in data:
+        if isinstance(batch, torch.Tensor):
+            yield batch, None  # a DataLoader over a tensor of inputs
+        elif isinstance(batch, (tuple, list)) and len(batch) == 1 and isinstance(batch[0], torch.Tensor):
+            yield batch[0], None  # TensorDataset(X) yields (X,)
+        else:
+            yield check.batch_pair(batch)
 
 
 def confusion_matrix(y_pred: torch.Tensor, y_true: torch.Tensor, num_classes: int) -> torch.Tensor:

@@ -104,10 +104,12 @@ class LearningRateExplorer(widgets.VBox):
         self.update()
 
     def update(self) -> None:
-        """Train a fresh seed-42 line model with the current settings, then redraw."""
+        """Train a fresh seed-42 line model with the current settings, then redraw. The notebook's own random
+        state is left as it was: moving the slider does not change what the next cell draws."""
         X_train, y_train, X_test, y_test = self.data
-        torch.manual_seed(42)
-        self.model = LinearRegressionModel()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(42)
+            self.model = LinearRegressionModel()
         optimizer = OPTIMIZERS[self.optimizer_menu.value](self.model.parameters(), lr=self.lr_slider.value)
         self.weights: list[float] = []  # w after each epoch: L1 with a fixed step ends hopping between two values
 
