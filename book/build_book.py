@@ -6,7 +6,7 @@
 The notebooks are used as stored, never re-executed (strict nbval already proves their outputs).
 Each is staged in ``<out>-work/src/`` as a reader sees it without a kernel (slides/static_view.py:
 widgets become their last picture with a note that they are live in JupyterLab, tool comments
-go), its instructor-notes cells become a folded "Instructor notes" box, and its headings are
+go), its instructor-notes cells become a folded "Instructor notes" box (left out of the PDF, which cannot fold), and its headings are
 shifted so each page has one h1. The start page is 00_start_here plus README.md's "For students"
 and "For instructors" sections, read from README.md at build time. Sphinx (myst-nb,
 sphinx-book-theme; settings in book/conf.py) writes the website; for the PDF, Sphinx's
@@ -56,7 +56,8 @@ WIDGET_NOTE = (
 NOTES_LEAD = "**Instructor notes.**"
 NOTES_OPEN = (
     '<details class="instructor-notes"><summary>Instructor notes '
-    "<span>(for teaching this section; they discuss its answers, so open them after its cells)</span></summary>"
+    "<span>(for the teacher; they give this section's answers away, so as a student open them only after "
+    "its cells)</span></summary>"
 )
 _FENCE = re.compile(r"^\s*(```|~~~)")
 _HEADING = re.compile(r"^(#{1,6})(\s)")

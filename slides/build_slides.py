@@ -126,22 +126,31 @@ def build(notebooks: list[Path], out: Path) -> list[Path]:
 
 
 def notes_beside_their_slide(nb) -> None:
-    """Speaker notes for the slide they belong to, unfolded.
+    """Speaker notes on the slide they were written for, unfolded.
 
-    In a notebook each notes cell is folded and comes last in its part (after the cells whose answers
-    it discusses); in the deck it moves back up, just after the cell that opens that slide, so the
-    speaker view shows it from the slide's first moment.
+    In a notebook each notes cell is folded and comes last in its section (after the cells whose answers
+    it discusses); its metadata ``notes_for`` names the cell (by id) that opens the slide or subslide it
+    belongs to. In the deck it moves back to just after that cell, after any notes already placed there,
+    so the speaker view shows it from that slide's first moment. A note without ``notes_for`` goes to the
+    "slide" cell that opens its section.
     """
-    cells, opening = [], None
+    notes, cells, section = [], [], None
     for cell in nb.cells:
-        kind = cell.metadata.get("slideshow", {}).get("slide_type")
         if static_view.is_notes(cell):
             cell.source = f"**Instructor notes.** {static_view.notes_body(cell.source)}"
-            cells.insert(opening + 1 if opening is not None else len(cells), cell)
+            notes.append((cell.metadata.get("notes_for") or section, cell))
             continue
-        if kind in ("slide", "subslide"):
-            opening = len(cells)
+        if cell.metadata.get("slideshow", {}).get("slide_type") == "slide":
+            section = cell.get("id")
         cells.append(cell)
+    for anchor, note in notes:
+        at = next((i for i, c in enumerate(cells) if c.get("id") == anchor), None)
+        if at is None:
+            raise ValueError(f"a notes cell names notes_for={anchor!r}, which is no cell of this notebook")
+        at += 1
+        while at < len(cells) and static_view.is_notes(cells[at]):
+            at += 1  # after the notes already placed on this slide, in their notebook order
+        cells.insert(at, note)
     nb.cells = cells
 
 

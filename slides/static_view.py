@@ -98,7 +98,10 @@ NOTES_END = re.compile(r"\s*</details>\s*\Z")
 
 def is_notes(cell) -> bool:
     """Whether a cell is an instructor-notes cell (a markdown cell the decks show as speaker notes)."""
-    return cell.get("cell_type") == "markdown" and cell.get("metadata", {}).get("slideshow", {}).get("slide_type") == "notes"
+    return (
+        cell.get("cell_type") == "markdown"
+        and cell.get("metadata", {}).get("slideshow", {}).get("slide_type") == "notes"
+    )
 
 
 def notes_body(source: str) -> str:

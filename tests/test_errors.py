@@ -33,7 +33,7 @@ def test_shows_the_type_the_real_message_and_our_line(capsys):
     err = caught(lambda: nn.Linear(64, 10)(torch.zeros(4, 8)))
     show_error(err, "the layer expects 64 features per sample, the batch has 8")
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "RuntimeError, as Python reports it:"
+    assert lines[0] == "RuntimeError, in the library's own words:"
     assert " ".join(line.strip() for line in lines[1:-1]) == str(err)  # PyTorch's words, unchanged
     assert all(line.startswith("    ") and len(line) <= 78 for line in lines[1:-1])
     assert lines[-1] == "What it means: the layer expects 64 features per sample, the batch has 8"

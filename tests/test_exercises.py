@@ -1482,7 +1482,7 @@ def test_ex00_q4_autograd_slope(capsys):
     assert verdict(ex00.q4, _slope_tensor(), 7, capsys=capsys)[0]
     assert verdict(ex00.q4, _slope_tensor(torch.float64, (1,)), 7.0, capsys=capsys)[0]  # unusual: float64, (1,)
     assert verdict(ex00.q4, _slope_tensor(), torch.tensor(7.0), capsys=capsys)[0]  # unusual: a tensor by hand
-    ok, out = verdict(ex00.q4, _slope_tensor(backward_calls=2), 7, capsys=capsys)  # the backward cell run twice
+    ok, out = verdict(ex00.q4, _slope_tensor(backward_calls=2), 7, capsys=capsys)  # f and backward() run twice
     assert not ok and "backward() ran 2 times" in out and "add up" in out
     ok, out = verdict(ex00.q4, torch.tensor(2.0, requires_grad=True), 7, capsys=capsys)  # never called backward
     assert not ok and "ex_a.grad is None" in out and "backward()" in out
@@ -1511,7 +1511,7 @@ def test_ex00_q4_names_the_slips_on_paper_and_the_wrong_tensor(capsys):
 
 
 def test_ex00_hints_go_from_a_nudge_to_the_method(monkeypatch, capsys):
-    for exercise, method in ((ex00.q1, "[:, 2]"), (ex00.q2, "unsqueeze"), (ex00.q3, "argmax(dim=1)"), (ex00.q4, "backward()")):  # fmt: skip
+    for exercise, method in ((ex00.q1, "[:, 2]"), (ex00.q2, "unsqueeze"), (ex00.q3, "dim=1"), (ex00.q4, "backward()")):  # fmt: skip
         monkeypatch.setattr(exercise, "_hints_shown", 0)
         shown = []
         for _ in range(3):
@@ -1574,3 +1574,57 @@ def test_ex00_checks_leave_the_rng_and_the_answer_alone(capsys):
         after = [t for t in answer if isinstance(t, torch.Tensor)]
         assert all(torch.equal(x.detach(), y.detach()) for x, y in zip(before, after)), exercise.name
     assert a.requires_grad and a.grad.item() == 7.0  # q4 reads the gradient; it never runs backward() again
+
+
+def test_ex00_q3_names_classes_counted_from_one(capsys):
+    from workflow_utils.exercises.ex00 import EX00_SCORES
+
+    scores = torch.tensor(EX00_SCORES)
+    ok, out = verdict(ex00.q3, scores.argmax(dim=1) + 1, capsys=capsys)  # classes numbered 1, 2, 3
+    assert not ok and "counting starts at 0: the classes are 0, 1 and 2" in out
+    ok, out = verdict(ex00.q3, scores.argmax(dim=1, keepdim=True) + 1.0, capsys=capsys)  # any shape or dtype
+    assert not ok and "counting starts at 0" in out
+
+
+def test_ex00_q4_names_a_whole_number_ex_a(capsys):
+    for whole in (torch.tensor(2), torch.tensor([2]), torch.tensor(2, dtype=torch.int32)):
+        ok, out = verdict(ex00.q4, whole, 7, capsys=capsys)
+        assert not ok and "ex_a holds a whole number" in out and "write 2.0" in out, whole
+
+
+def test_ex00_q4_rejects_the_slope_as_text(capsys):
+    for text in ("7", "7.0"):
+        ok, out = verdict(ex00.q4, _slope_tensor(), text, capsys=capsys)
+        assert not ok and "ex_by_hand is the text" in out and "without quotes" in out
+
+
+def test_ex00_q4_accepts_a_computed_ex_a_that_retains_its_gradient(capsys):
+    start = torch.tensor(1.0, requires_grad=True)
+    a = start * 2  # not a leaf; retain_grad() asks autograd to fill its .grad all the same
+    a.retain_grad()
+    (a**3 - 5 * a).backward()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert verdict(ex00.q4, a, 7, capsys=capsys)[0]
+        waiting = torch.tensor(1.0, requires_grad=True) * 2  # retains its gradient, but backward() never ran
+        waiting.retain_grad()
+        ok, out = verdict(ex00.q4, waiting, 7, capsys=capsys)
+    assert not ok and "ex_a.grad is None" in out and "computed from another tensor" not in out
+
+
+def _solution_expressions(exercise):
+    """Each statement of the solution, as the code it runs (the right-hand side of an assignment)."""
+    lines = [line.split("#")[0].strip() for line in exercise.solution_code.splitlines()]
+    return [line.split(" = ", 1)[-1] for line in lines if line]
+
+
+@pytest.mark.parametrize("exercise", [ex00.q2, ex00.q3, ex00.q4], ids=lambda e: e.name)
+def test_ex00_hints_describe_the_method_without_the_solution_code(exercise):
+    for expression in _solution_expressions(exercise):
+        assert all(expression not in hint for hint in exercise.hints), (exercise.name, expression)
+
+
+def test_ex00_q4_second_hint_leaves_the_derivatives_to_the_student():
+    second = ex00.q4.hints[1]
+    assert "power rule" in second and "straight line" in second
+    assert "3·a²" not in second and "is −5" not in second

@@ -108,7 +108,7 @@ def test_every_section_has_instructor_notes_folded_after_its_cells(path):
         for c in notes
         if not static_view.NOTES_SUMMARY.match("".join(c["source"])) or "instructor-notes" not in c["source"][0]
     ]
-    assert not unfolded, f"{path.name}: notes cells not folded in <details class=\"instructor-notes\">: {unfolded}"
+    assert not unfolded, f'{path.name}: notes cells not folded in <details class="instructor-notes">: {unfolded}'
     bare = [c for c in notes if len(static_view.notes_body("".join(c["source"]))) < 40]
     assert not bare, f"{path.name}: a notes cell says too little to help an instructor: {bare[0]['source']}"
     missing = sections_without_notes(cells)
@@ -210,3 +210,36 @@ def test_no_network_and_no_copy_gives_one_clear_message(tmp_path, monkeypatch):
     monkeypatch.setenv("NPM_CONFIG_REGISTRY", (tmp_path / "unreachable").as_uri())
     with pytest.raises(SystemExit, match=r"could not download reveal.js(.|\n)*REVEAL_JS_DIR"):
         builder.install_reveal()
+
+
+def _deck_order(path):
+    """The notebook's cells as the deck builder orders them (notes moved beside their slide)."""
+    sys.path.insert(0, str(ROOT / "slides"))
+    import build_slides
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    notes = [c.id for c in nb.cells if c.metadata.get("slideshow", {}).get("slide_type") == "notes"]
+    anchors = {c.id: c.metadata.get("notes_for") for c in nb.cells if c.id in notes}
+    build_slides.notes_beside_their_slide(nb)
+    return nb.cells, notes, anchors
+
+
+@pytest.mark.parametrize("path", MAIN + SOLUTIONS, ids=lambda p: p.name)
+def test_each_note_names_its_slide_and_the_deck_puts_it_there(path):
+    """Every notes cell names (notes_for) the slide or subslide it was written for, above it in its own
+    section; in the deck it sits on that slide, in notebook order, so the speaker view shows it there."""
+    cells = json.loads(path.read_text())["cells"]
+    kinds = {c["id"]: c["metadata"].get("slideshow", {}).get("slide_type") for c in cells}
+    position = {c["id"]: i for i, c in enumerate(cells)}
+    deck, notes, anchors = _deck_order(path)
+    for note in notes:
+        anchor = anchors[note]
+        assert kinds.get(anchor) in ("slide", "subslide"), f"{path.name}: note {note} names notes_for={anchor!r}"
+        between = [kinds[c["id"]] for c in cells[position[anchor] + 1 : position[note]]]
+        assert "slide" not in between, f"{path.name}: note {note} is not in the section of its slide {anchor}"
+        order = [c.id for c in deck]
+        after = [kinds.get(i) for i in order[order.index(anchor) + 1 : order.index(note)]]
+        assert set(after) <= {"notes"}, f"{path.name}: in the deck, note {note} is not right after its slide"
+    in_deck = [c.id for c in deck if c.id in notes]
+    assert in_deck == sorted(notes, key=lambda n: (position[anchors[n]], position[n])), path.name

@@ -1,9 +1,9 @@
-"""Showing an error the way a student will meet it: ``show_error`` (first used in 01, "Data mistakes,
-made on purpose").
+"""Showing an error the way a student will meet it: ``show_error`` (first used in 00_tensors_and_autograd,
+"Arithmetic and broadcasting").
 
 When PyTorch refuses something it raises an exception, and the last line of the traceback reads
 ``TypeName: message``. The mistake cells of the series catch the exception (so the notebook can go on)
-and print it with this function: the type, the library's own message exactly as raised, then one
+and print it with this function: the type, the library's own message word for word (rewrapped to fit), then one
 line of ours saying what it means here. Students practise reading the real message; the tests compare
 the type and our line, not the library's wording, which a new release may change
 (``tests/nbval_sanitize.cfg``, section ``[error-messages]``).
@@ -31,10 +31,10 @@ def error_text(err: BaseException, meaning: str) -> str:
     message = _ANSI.sub("", str(err)).strip() or "(no message)"
     lines = []
     for line in message.splitlines():
-        wrapped = textwrap.wrap(line.strip(), WIDTH - 4, break_on_hyphens=False)
+        wrapped = textwrap.wrap(line.strip(), WIDTH - 4, break_on_hyphens=False, break_long_words=False)
         lines.extend(f"    {part}" for part in wrapped or [""])
     ours = textwrap.fill(" ".join(meaning.split()), WIDTH, initial_indent="What it means: ", subsequent_indent="  ")
-    return "\n".join([f"{type(err).__name__}, as Python reports it:", *lines, ours])
+    return "\n".join([f"{type(err).__name__}, in the library's own words:", *lines, ours])
 
 
 def show_error(err: BaseException, meaning: str) -> None:
@@ -43,8 +43,8 @@ def show_error(err: BaseException, meaning: str) -> None:
     ``err`` is the exception from ``except SomeError as err``; ``meaning`` is one sentence of ours.
     The output has three parts::
 
-        RuntimeError, as Python reports it:
-            <the message, exactly as raised, wrapped at 78 characters>
+        RuntimeError, in the library's own words:
+            <the message word for word, rewrapped at 78 characters>
         What it means: <meaning, wrapped at 78 characters>
     """
     print(error_text(err, meaning))

@@ -314,6 +314,11 @@ def test_pdf_has_every_lesson(pdf):
     for number in ("00", *numbers):
         assert any(text.startswith(f"{number} · ") for text in starts), f"no page starts with lesson {number}"
     assert any(text.startswith("Solutions") for text in starts), "no page starts the solutions"
+    summary = "answers away, so as a student"  # the words of every folded box's summary
+    noted = [
+        i for i in range(len(document)) if summary in " ".join(document[i].get_textpage().get_text_range().split())
+    ]
+    assert noted == [], f"the PDF cannot fold instructor notes, so it leaves them out; pages {noted[:5]} have some"
     lesson = next(i for i, text in enumerate(starts) if text.startswith("04 · "))
     uikit.SHOTS.mkdir(parents=True, exist_ok=True)
     document[lesson + 1].render(scale=1.5).to_pil().save(uikit.SHOTS / "book-pdf-page.png")

@@ -100,6 +100,8 @@ def _predicted_classes(best: Any) -> str | None:
         )
     if got.numel() != 4:
         return f"ex_best should hold one class number per image, 4 in all; got {got.numel()}."
+    if torch.equal(got, scores.argmax(dim=1).double() + 1):
+        return "each number in ex_best is one too high: counting starts at 0: the classes are 0, 1 and 2."
     if not torch.equal(got, scores.argmax(dim=1).double()):
         return "ex_best should hold, for each image (row), the position of its highest score: 0, 1 or 2."
     return None
@@ -111,13 +113,15 @@ def _slope_at_two(a: Any, by_hand: Any) -> str | None:
         return f"ex_a should be the tensor you called backward() through, got {type(a).__name__}; the check reads ex_a.grad."
     if a.numel() == 1 and not a.requires_grad and abs(_cpu_float64(a).item() - slope) < 1e-4:
         return "that looks like the gradient itself; pass ex_a, the tensor whose .grad autograd filled."
+    if not (a.is_floating_point() or a.is_complex()):
+        return "ex_a holds a whole number; only float tensors can require gradients: write 2.0, not 2."
     if not a.requires_grad:
         return "ex_a does not require a gradient: create it with requires_grad=True, so autograd records what is computed from it."
     if a.numel() != 1:
         return f"ex_a should hold one number, 2.0; got shape {tuple(a.shape)}."
-    if not a.is_leaf:
-        if abs(_cpu_float64(a).item() - value) < 1e-4:
-            return "that is f, the result; pass ex_a, the tensor you made and computed f from."
+    if not a.is_leaf and abs(_cpu_float64(a).item() - value) < 1e-4:
+        return "that is f, the result; pass ex_a, the tensor you made and computed f from."
+    if not a.is_leaf and not a.retains_grad:  # its .grad stays None (and reading it warns); retain_grad() fills it
         return (
             "ex_a was computed from another tensor, so autograd fills that tensor's .grad, not ex_a's. Create ex_a "
             "directly, holding 2.0, with requires_grad=True."
@@ -137,6 +141,8 @@ def _slope_at_two(a: Any, by_hand: Any) -> str | None:
         return f"ex_a.grad is {grad:g}: compute f from ex_a exactly as f(a) = a³ − 5·a, then call backward() on it."
     if by_hand is None:
         return "autograd's part is right; ex_by_hand is still None: work out df/da at a = 2 on paper."
+    if isinstance(by_hand, (str, bytes)):
+        return f"ex_by_hand is the text {by_hand!r}; store the number itself, without quotes."
     try:
         hand = float(by_hand.detach()) if isinstance(by_hand, torch.Tensor) else float(by_hand)
     except (TypeError, ValueError):
@@ -170,7 +176,8 @@ q2 = Exercise(
         "heights has shape (3,) and widths (4,): as they are, broadcasting cannot pair them. Which shape would "
         "make heights run down the rows?",
         "give heights a second dimension of size 1, shape (3, 1); broadcasting then repeats it across the 4 widths.",
-        "heights.unsqueeze(dim=1) * widths: (3, 1) times (4,) gives (3, 4).",
+        "call unsqueeze on heights with dim=1 to make it a column, shape (3, 1), then multiply it by widths: "
+        "(3, 1) times (4,) broadcasts to (3, 4).",
     ),
     "ex_areas = heights.unsqueeze(dim=1) * widths  # (3, 1) * (4,) -> (3, 4)",
 )
@@ -181,7 +188,8 @@ q3 = Exercise(
         "which reduction gives the position of the largest value, rather than the value itself?",
         "argmax with dim=...: the dimension you name is the one that disappears. One result per row means the "
         "columns, dimension 1, disappear.",
-        "ex_scores.argmax(dim=1)",
+        "call argmax on ex_scores with dim=1: dimension 1, the classes, disappears, so one position per row "
+        "(image) remains.",
     ),
     "ex_best = ex_scores.argmax(dim=1)",
 )
@@ -191,8 +199,10 @@ q4 = Exercise(
     (
         "two jobs: a derivative on paper, term by term, and the three autograd steps of the section 'Autograd' "
         "(requires_grad, compute, backward).",
-        "the derivative of a³ is 3·a² and that of −5·a is −5. Create ex_a with torch.tensor(2.0, requires_grad=True).",
-        "ex_by_hand = 3 * 2**2 - 5; then f = ex_a**3 - 5 * ex_a and f.backward(): ex_a.grad holds the same number.",
+        "differentiate term by term: the power rule for a³; −5·a is a straight line. Make ex_a with torch.tensor, "
+        "holding 2.0 (a float) and with requires_grad=True.",
+        "add the two derivatives and put in a = 2 for ex_by_hand. Then compute f from ex_a with ** and *, as it is "
+        "written, and call backward() on f: ex_a.grad holds the same number.",
     ),
     "ex_by_hand = 3 * 2**2 - 5  # the slope of a**3 - 5*a is 3*a**2 - 5\n"
     "ex_a = torch.tensor(2.0, requires_grad=True)\nf = ex_a**3 - 5 * ex_a\nf.backward()",
