@@ -457,3 +457,52 @@ def test_someone_elses_file_with_numpy_or_namespace_gets_advice_that_works(tmp_p
     followed = LinearRegressionModel()
     followed.load_state_dict(torch.load(path, weights_only=False)["state_dict"])
     assert torch.equal(followed.weights, source.weights)
+
+
+def _refuse_renames(monkeypatch, times):
+    """os.replace refuses ``times`` times (a file held open on Windows), then works."""
+    import workflow_utils.checkpoint as ckpt
+
+    real, calls = os.replace, []
+
+    def held_open(src, dst):
+        calls.append(dst)
+        if len(calls) <= times:
+            raise PermissionError(13, "The process cannot access the file because it is being used", str(dst))
+        return real(src, dst)
+
+    monkeypatch.setattr(ckpt.os, "replace", held_open)
+    monkeypatch.setattr(ckpt.time, "sleep", lambda s: None)
+    return calls
+
+
+def test_a_rename_refused_for_a_moment_is_tried_again(tmp_path, monkeypatch):
+    calls = _refuse_renames(monkeypatch, times=2)
+    path = save_model(LinearRegressionModel(), tmp_path / "m.pth")
+    assert len(calls) == 3 and load_model(LinearRegressionModel(), path)
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pth"]  # no temp file left behind
+
+
+def test_a_rename_refused_for_good_is_one_clear_line_and_fit_keeps_its_history(tmp_path, monkeypatch):
+    from torch import nn
+
+    from workflow_utils.engine import fit
+
+    _refuse_renames(monkeypatch, times=10**6)
+    with pytest.raises(
+        PermissionError, match=r"another program keeps it open .*save under another name, e\.g\. .*m_new\.pth"
+    ):
+        save_model(LinearRegressionModel(), tmp_path / "m.pth")
+    model = nn.Linear(1, 1)
+    data = (torch.zeros(4, 1), torch.ones(4, 1))
+    history = fit(
+        model,
+        data,
+        nn.L1Loss(),
+        torch.optim.SGD(model.parameters(), lr=0.1),
+        5,
+        val_data=data,
+        checkpoint_path=tmp_path / "best.pth",
+    )
+    assert history.epochs == [0] and history.stop_reason.startswith("stopped after epoch 0: could not replace")
+    assert "history so far is returned" in history.stop_reason

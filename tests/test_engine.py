@@ -703,3 +703,45 @@ def test_float64_targets_for_apples_gpu_are_refused_before_torch_moves_them():
         check.device_takes("train_data", torch.zeros(3, dtype=torch.float64), torch.device("mps"))
     check.device_takes("train_data", torch.zeros(3), torch.device("mps"))
     check.device_takes("train_data", torch.zeros(3, dtype=torch.float64), torch.device("cpu"))
+
+
+def _loader_and_model(n=40, batch_size=8):
+    from torch.utils.data import DataLoader, TensorDataset
+
+    torch.manual_seed(0)
+    X = torch.rand(n, 1)
+    loader = DataLoader(TensorDataset(X, 0.7 * X + 0.3), batch_size=batch_size)
+    model = nn.Linear(1, 1)
+    return loader, model, torch.optim.SGD(model.parameters(), lr=0.1)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda opt, epochs, batches: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * batches),
+        lambda opt, epochs, batches: torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.1, total_iters=2 * batches),
+    ],
+    ids=["cosine sized in batches", "warm-up sized in batches"],
+)
+def test_a_schedule_sized_in_batches_but_stepped_per_epoch_is_named(build):
+    loader, model, optimizer = _loader_and_model()
+    scheduler = build(optimizer, 6, len(loader))
+    with pytest.warns(UserWarning, match=r"counts batches .* steps it once per epoch, 6 times.*scheduler_step='batch'"):
+        fit(model, loader, nn.MSELoss(), optimizer, 6, scheduler=scheduler)
+
+
+def test_a_schedule_sized_in_epochs_but_stepped_per_batch_is_named():
+    loader, model, optimizer = _loader_and_model()
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=6)
+    with pytest.warns(UserWarning, match=r"T_max=6 counts epochs, but scheduler_step='batch' steps it 5 times"):
+        fit(model, loader, nn.MSELoss(), optimizer, 6, scheduler=scheduler, scheduler_step="batch")
+
+
+def test_schedules_in_the_unit_they_are_stepped_in_train_without_a_word(recwarn):
+    """Both right ways end the cosine at its floor (0), with no warning."""
+    for step, t_max in (("epoch", 6), ("batch", None)):
+        loader, model, optimizer = _loader_and_model()
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=t_max or 6 * len(loader))
+        fit(model, loader, nn.MSELoss(), optimizer, 6, scheduler=scheduler, scheduler_step=step)
+        assert scheduler.get_last_lr()[0] == pytest.approx(0.0, abs=1e-12)
+    assert [str(w.message) for w in recwarn if issubclass(w.category, UserWarning)] == []

@@ -75,7 +75,7 @@ def test_notebook_00_shows_the_same_lines():
     (cell,) = [c for c in cells if "check_environment()" in "".join(c["source"])]
     stored = "".join(cell["outputs"][0]["text"]).splitlines()
     assert stored[:-1] == [f"[OK] {name} >= {minimum}" for name, minimum in required_packages().items()]
-    assert stored[0] == "[OK] torch >= 2.8" and len(stored) == 9
+    assert stored[0] == "[OK] torch >= 2.8" and len(stored) == 10
     assert stored[-1].startswith("[INFO] CPU math kernels: ")
 
 

@@ -71,3 +71,19 @@ def test_channels_last_uint8_images_are_named_with_the_permute_and_the_scaling()
         predict(plain, images.float() / 255)
     fixed = images.permute(0, 3, 1, 2).float() / 255
     assert predict(DigitsCNN(), fixed)[0].shape == (4, 10)  # the named fix works
+
+
+def test_predict_and_evaluate_take_a_module_reloaded_with_torch_export(tmp_path):
+    """torch.export's reloaded module refuses .eval(); its graph already holds the mode it was exported in."""
+    from workflow_utils.engine import evaluate
+    from workflow_utils.models import DigitsCNN
+
+    torch.manual_seed(0)
+    model = DigitsCNN().eval()
+    X = torch.randn(3, 1, 8, 8)
+    torch.export.save(torch.export.export(model, (X,)), tmp_path / "cnn.pt2")
+    exported = torch.export.load(tmp_path / "cnn.pt2").module()
+    logits, _ = predict(exported, X)
+    with torch.no_grad():
+        assert torch.allclose(logits, model(X), atol=1e-5)
+    assert evaluate(exported, (X, torch.tensor([0, 1, 2])), nn.CrossEntropyLoss())["loss"] > 0

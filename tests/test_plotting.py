@@ -70,3 +70,26 @@ def test_loss_curves_name_the_held_out_curve():
     ]
     fig = plot_loss_curves(history, val_label="test loss")
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["train loss", "test loss"]
+
+
+def test_a_helper_as_a_cells_last_line_shows_its_figure_once_in_jupyter():
+    """In an inline kernel, a helper's returned Figure as the cell's result used to appear twice (the
+    result, then the backend's end-of-cell show); now once, with or without plt.show(), and a closed
+    figure still displays on request."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    cells = [
+        "import matplotlib.pyplot as plt, torch\nfrom IPython.display import display\n"
+        "from workflow_utils.plotting import plot_loss_curves, plot_predictions\n"
+        "X = torch.linspace(0, 1, 10).unsqueeze(1)",
+        "plot_predictions(X[:8], X[:8], X[8:], X[8:])",
+        "fig = plot_predictions(X[:8], X[:8], X[8:], X[8:])\nplt.show()",
+        "fig, axes = plt.subplots(1, 2)\nplot_predictions(X[:8], X[:8], X[8:], X[8:], ax=axes[0])\n"
+        "axes[1].plot([1, 2])\nfig",
+        "fig = plot_predictions(X[:8], X[:8], X[8:], X[8:])\nplt.close(fig)\ndisplay(fig)",
+    ]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    pictures = [sum("image/png" in o.get("data", {}) for o in c.outputs) for c in nb.cells]
+    assert pictures == [0, 1, 1, 1, 1]

@@ -223,8 +223,11 @@ def scheduler_timing(
 def schedule_length(
     scheduler: Scheduler | None, timing: str | None, train_data: Data, epochs: int, scheduler_step
 ) -> None:
-    """A OneCycleLR must have the steps fit will take: too few crash mid-run, too few taken stop mid-cycle."""
+    """A OneCycleLR must have the steps fit will take: too few crash mid-run, too few taken stop mid-cycle.
+    Other schedules with a length (T_max, total_iters) get a warning when it counts batches but they are
+    stepped per epoch, or counts epochs but they are stepped per batch."""
     if not isinstance(scheduler, OneCycleLR):
+        _length_unit(scheduler, timing, train_data, epochs)
         return
     remaining = scheduler.total_steps - scheduler.last_epoch
     batches = 1 if isinstance(train_data, (tuple, list)) and len(train_data) == 2 else length_or_none(train_data)
@@ -247,6 +250,31 @@ def schedule_length(
             + "; build it with total_steps=epochs * len(train_loader), e.g. "
             "digits_recipe(model, epochs, steps_per_epoch=len(train_loader))."
         )
+
+
+def _length_unit(scheduler: Scheduler | None, timing: str | None, train_data: Data, epochs: int) -> None:
+    """Warn when a schedule's length is in the other unit than its steps (a cosine sized in batches but
+    stepped per epoch ends far from its floor; a warm-up sized in batches stays warming for epochs)."""
+    length = next((getattr(scheduler, a) for a in ("T_max", "total_iters") if hasattr(scheduler, a)), None)
+    batches = None if isinstance(train_data, (tuple, list)) else length_or_none(train_data)
+    if not isinstance(length, int) or not batches or batches < 2:
+        return
+    name, unit = type(scheduler).__name__, "T_max" if hasattr(scheduler, "T_max") else "total_iters"
+    if timing == "epoch" and length > epochs and length % batches == 0:
+        message = (
+            f"{name}'s {unit}={length} counts batches ({length // batches} epochs x {batches} batches), but fit "
+            f"steps it once per epoch, {epochs} times, so it ends at step {epochs} of {length}; pass "
+            f"scheduler_step='batch', or build it with {unit}={min(length // batches, epochs)} (epochs)."
+        )
+    elif timing == "batch" and length <= epochs:
+        message = (
+            f"{name}'s {unit}={length} counts epochs, but scheduler_step='batch' steps it {batches} times per "
+            f"epoch, so it finishes within the first epoch; pass scheduler_step='epoch', or build it with "
+            f"{unit}={length} * len(train_loader)."
+        )
+    else:
+        return
+    warnings.warn(message, UserWarning, stacklevel=4)
 
 
 def length_or_none(data: Data) -> int | None:
@@ -375,6 +403,17 @@ def interrupted_reason(
         f"{head} and the model its last completed step. To go on, call fit again with start_epoch={done} "
         "(not an exact resume: pass last_checkpoint_path= for that)."
     )
+
+
+class SaveRefused(Exception):
+    """A checkpoint could not be written during ``fit``; its message is the run's ``stop_reason``."""
+
+
+def stop_reason(stop: BaseException, history: History, epoch: int, timing, last_checkpoint_path) -> str:
+    """Why ``fit`` stopped early: a refused save says so itself; Ctrl+C gets ``interrupted_reason``."""
+    if isinstance(stop, SaveRefused):
+        return f"{stop} The history so far is returned, and the model holds that epoch's weights."
+    return interrupted_reason(history, epoch, timing, last_checkpoint_path)
 
 
 def diverging_warning(history: History) -> str | None:

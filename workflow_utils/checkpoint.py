@@ -57,11 +57,29 @@ def atomic_save(obj: Any, path: str | Path) -> Path:
                 f"{path} would hold a {refused}, which safe_load refuses (weights_only loading); "
                 "save plain numbers, strings, lists, dicts and tensors instead, e.g. model.state_dict()."
             )
-        os.replace(tmp, path)
+        _replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+RENAME_TRIES = 5  # a file held open (OneDrive, an editor, antivirus on Windows) is often let go within a second
+
+
+def _replace(tmp: Path, path: Path) -> None:
+    """``os.replace(tmp, path)``, tried again for about 1.5 s while another program holds ``path`` open."""
+    for attempt in range(RENAME_TRIES):
+        try:
+            os.replace(tmp, path)
+            return
+        except PermissionError as exc:
+            if attempt == RENAME_TRIES - 1:
+                raise PermissionError(
+                    f"could not replace {path}: another program keeps it open (OneDrive, an editor or antivirus?); "
+                    f"close it, or save under another name, e.g. {path.with_stem(path.stem + '_new')}."
+                ) from exc
+            time.sleep(0.1 * (attempt + 1))
 
 
 def _path(value: Any) -> Path:

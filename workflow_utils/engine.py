@@ -30,7 +30,7 @@ from workflow_utils import _validate as check
 from workflow_utils._fit_checks import scheduler_timing
 from workflow_utils.device import set_seed
 from workflow_utils.distributed import is_distributed, is_main_process
-from workflow_utils.evaluation import kept_modes
+from workflow_utils.evaluation import kept_modes, to_eval_mode
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 Data = tuple[torch.Tensor, torch.Tensor] | Iterable[Batch]
@@ -162,8 +162,8 @@ def fit(
                 _print_epoch(history, print_every, start_epoch, decimals, validated=val is not None)
                 if on_epoch_end is not None:
                     on_epoch_end(history)
-            except KeyboardInterrupt:
-                history.stop_reason = checks.interrupted_reason(history, epoch, timing, last_checkpoint_path)
+            except (KeyboardInterrupt, checks.SaveRefused) as stop:
+                history.stop_reason = checks.stop_reason(stop, history, epoch, timing, last_checkpoint_path)
                 break
     _report_end(history, print_every)
     return history
@@ -345,7 +345,7 @@ def _evaluate(
     precision: MixedPrecision | None = None,
 ) -> dict[str, float]:
     with kept_modes(model), torch.inference_mode():
-        model.eval()
+        to_eval_mode(model)
         return _run_epoch(model, data, loss_fn, None, metric_fn, device, first=first, name=name, precision=precision)
 
 
@@ -461,14 +461,14 @@ def _save_checkpoints(history: History, model, optimizer, scheduler, best_path, 
     if not is_main_process():
         return  # under torch.distributed every process holds the same weights: one writer is enough
     done = history.epochs[-1] + 1  # checkpoints record the number of epochs completed
-    if best_path is not None and history.best_epoch == history.epochs[-1]:
-        save_checkpoint(
-            best_path, model, optimizer, epoch=done, best_val_loss=history.best_val_loss, scheduler=scheduler
-        )
-    if last_path is not None:
-        save_checkpoint(
-            last_path, model, optimizer, epoch=done, best_val_loss=history.best_val_loss, scheduler=scheduler
-        )
+    save = partial(save_checkpoint, model=model, optimizer=optimizer, epoch=done, scheduler=scheduler)
+    try:
+        if best_path is not None and history.best_epoch == history.epochs[-1]:
+            save(best_path, best_val_loss=history.best_val_loss)
+        if last_path is not None:
+            save(last_path, best_val_loss=history.best_val_loss)
+    except PermissionError as exc:  # a file another program holds open: stop, keeping what was measured
+        raise checks.SaveRefused(f"stopped after epoch {history.epochs[-1]}: {exc}") from exc
 
 
 def _report_end(history: History, print_every: int | None = None) -> None:

@@ -73,6 +73,16 @@ def kept_modes(model: nn.Module) -> Iterator[nn.Module]:
             module.training = training
 
 
+def to_eval_mode(model: nn.Module) -> None:
+    """``model.eval()``; a module reloaded with ``torch.export.load(...).module()`` refuses to switch, and
+    needs no switch: its graph keeps the mode it was exported in (06_save_and_load, "Export: a model file
+    that needs no Python class", exports in eval mode)."""
+    try:
+        model.eval()
+    except NotImplementedError:
+        pass
+
+
 def predict(model: nn.Module, data: torch.Tensor | Iterable) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits and true labels for ``data`` (a loader of ``(X, y)`` batches, or a tensor of inputs), on the CPU.
 
@@ -97,7 +107,7 @@ def predict(model: nn.Module, data: torch.Tensor | Iterable) -> tuple[torch.Tens
     weights = check.weight_dtype(model)
     logits, labels = [], []
     with kept_modes(model), torch.inference_mode():
-        model.eval()
+        to_eval_mode(model)
         if isinstance(data, torch.Tensor):
             if data.ndim == 0:
                 raise ValueError("data is a single number; pass a batch of inputs, e.g. data.reshape(1, 1).")

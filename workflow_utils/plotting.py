@@ -6,6 +6,7 @@ of the package together, and code that never plots should not pay for it.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING
 
 import torch
@@ -154,8 +155,31 @@ def _figure(ax: Axes | None, figsize: tuple[float, float]) -> tuple[Figure, Axes
         import matplotlib.pyplot as plt
 
         fig, ax = plt.subplots(figsize=figsize)
-        return fig, ax
-    return ax.figure, ax
+        return _shown_once(fig), ax
+    return _shown_once(ax.figure), ax
+
+
+def _shown_once(fig: Figure) -> Figure:
+    """Let a helper's figure appear once in Jupyter when it is also a cell's last line.
+
+    Jupyter shows the returned Figure as the cell's result, and the inline backend shows every figure still
+    open when the cell ends: twice. So displaying one of these figures shows it (as Jupyter would) and
+    closes it, and the backend has nothing left to repeat.
+    """
+    fig._ipython_display_ = partial(_display_and_close, fig)
+    return fig
+
+
+def _display_and_close(fig: Figure) -> None:
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    del fig._ipython_display_  # display it the ordinary way, as the inline backend would
+    try:
+        display(fig)
+    finally:
+        fig._ipython_display_ = partial(_display_and_close, fig)
+        plt.close(fig)
 
 
 def plot_image_grid(
@@ -189,6 +213,7 @@ def plot_image_grid(
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(nrows, ncols, figsize=(1.3 * ncols, 1.5 * nrows), squeeze=False)
+    _shown_once(fig)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i >= n:
@@ -240,6 +265,7 @@ def plot_confusion_matrix(matrix: torch.Tensor, class_names: tuple[str, ...] | N
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.5, 5))
+    _shown_once(fig)
     ax.imshow(_to_numpy(matrix), cmap="Blues")
     for (i, j), count in zip(((i, j) for i in range(k) for j in range(k)), matrix.flatten().tolist()):
         if count:
