@@ -18,19 +18,25 @@ install: $(STAMP)
 # libraries) from PyTorch's own index, at the versions the lock pins; everything else comes from the lock.
 TORCH ?= default
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
-$(STAMP): requirements.txt pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+# A Python outside 3.10-3.13 is refused in one line before anything is downloaded, a .venv made by one is
+# removed, and a failed install removes the .venv it started, so the next `make install` starts clean.
+LOCK_FILE ?= requirements.txt
+CLEAN_ON_FAIL = || { rm -rf $(VENV); echo "make install failed (see above): removed $(VENV), so the next run starts clean"; exit 1; }
+$(STAMP): $(LOCK_FILE) pyproject.toml
+	@$(PYTHON) scripts/check_python.py
+	@test ! -x $(BIN)/python || $(BIN)/python scripts/check_python.py --venv || { rm -rf $(VENV); echo "removed $(VENV)"; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) $(CLEAN_ON_FAIL)
 ifeq ($(TORCH),cpu)
-	$(PYTHON) scripts/lock_tools.py without-cuda requirements.txt > $(VENV)/requirements-cpu.txt
-	$(BIN)/python -m pip install -r $(VENV)/requirements-cpu.txt
-	$(BIN)/python -m pip install --no-deps --index-url $(TORCH_CPU_INDEX) $$($(PYTHON) scripts/lock_tools.py pins requirements.txt torch torchvision)
+	$(PYTHON) scripts/lock_tools.py without-cuda $(LOCK_FILE) > $(VENV)/requirements-cpu.txt
+	$(BIN)/python -m pip install -r $(VENV)/requirements-cpu.txt $(CLEAN_ON_FAIL)
+	$(BIN)/python -m pip install --no-deps --index-url $(TORCH_CPU_INDEX) $$($(PYTHON) scripts/lock_tools.py pins $(LOCK_FILE) torch torchvision) $(CLEAN_ON_FAIL)
 else ifeq ($(TORCH),default)
-	$(BIN)/python -m pip install -r requirements.txt
+	$(BIN)/python -m pip install -r $(LOCK_FILE) $(CLEAN_ON_FAIL)
 else
 	@echo "TORCH must be 'default' (PyPI's build: CUDA on Linux) or 'cpu', not '$(TORCH)'"; exit 2
 endif
-	$(BIN)/python -m pip install --no-deps -e .
-	$(BIN)/python -m pip check
+	$(BIN)/python -m pip install --no-deps -e . $(CLEAN_ON_FAIL)
+	$(BIN)/python -m pip check $(CLEAN_ON_FAIL)
 	$(BIN)/python slides/build_slides.py --fetch-only || echo "note: reveal.js not installed yet; make slides will try again"
 	touch $@
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from importlib import metadata
@@ -168,3 +170,53 @@ def test_keep_keeps_a_matrix_environment(matrix_in, monkeypatch):
     monkeypatch.setattr(test_matrix, "install", lambda name, python, log, env: False)
     test_matrix.run_env("newest", [], keep=True)
     assert (matrix_in / "newest" / "bin" / "python").exists()
+
+
+def _make_install(tmp_path, python, **env):
+    return subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "install",
+            f"VENV={tmp_path / 'venv'}",
+            f"PYTHON={python}",
+            *env.pop("args", []),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **env},
+    )
+
+
+OLD_PYTHON = next((p for p in Path.home().glob(".pyenv/versions/3.9*/bin/python")), None)
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+@pytest.mark.skipif(OLD_PYTHON is None, reason="needs a Python 3.9 (pyenv) to try")
+def test_make_install_refuses_a_python_outside_the_range_before_creating_anything(tmp_path):
+    result = _make_install(tmp_path, OLD_PYTHON)
+    assert result.returncode != 0
+    assert "needs Python 3.10 to 3.13" in result.stdout and "make install PYTHON=python3.11" in result.stdout
+    assert not (tmp_path / "venv").exists()
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_a_failed_install_leaves_no_venv_for_the_next_run_to_reuse(tmp_path):
+    lock = tmp_path / "broken-lock.txt"
+    lock.write_text("surely-not-a-real-package-name==0.0.1\n")
+    result = _make_install(
+        tmp_path, sys.executable, args=[f"LOCK_FILE={lock}"], PIP_NO_INDEX="1", PIP_CONFIG_FILE="/dev/null"
+    )
+    assert result.returncode != 0
+    assert f"removed {tmp_path / 'venv'}, so the next run starts clean" in result.stdout
+    assert not (tmp_path / "venv").exists()
+
+
+@pytest.mark.skipif(OLD_PYTHON is None, reason="needs a Python 3.9 (pyenv) to try")
+def test_a_venv_made_by_an_unsupported_python_is_named_for_removal(tmp_path):
+    result = subprocess.run(
+        [str(OLD_PYTHON), str(REPO / "scripts" / "check_python.py"), "--venv"], capture_output=True, text=True
+    )
+    assert result.returncode == 2 and result.stdout.startswith("make install: the existing .venv holds Python 3.9")
