@@ -240,7 +240,7 @@ CASES = [
     ("plot_predictions: tabular X (N, 13)", lambda t: plot_predictions(torch.rand(8, 13), torch.rand(8, 1), torch.rand(2, 13), torch.rand(2, 1)), ValueError, r"X_train has shape \(8, 13\); pick one feature column"),
     ("plot_predictions: numpy arrays", lambda t: plot_predictions(*(a.numpy() for a in split_data(*line_data()))), TypeError, r"convert it with torch\.as_tensor\(X_train\)"),
     # checkpoints: only what load_checkpoint reads back, never over the real state, never a file named like a folder
-    ("save_checkpoint: a History as an extra", lambda t: save_checkpoint(t / "c.pth", line(), epoch=1, history=History()), TypeError, r"history=dataclasses\.asdict\(history\)"),
+    ("save_checkpoint: a History as an extra", lambda t: save_checkpoint(t / "c.pth", line(), epoch=1, history=History()), TypeError, r"history=history\.to_dict\(\)"),
     ("save_checkpoint: a model as an extra", lambda t: save_checkpoint(t / "c.pth", line(), epoch=1, teacher=line()), TypeError, r"teacher=teacher\.state_dict\(\)"),
     ("save_checkpoint: a slice inside an extra dict", lambda t: save_checkpoint(t / "c.pth", line(), epoch=1, data={"rows": slice(0, 5)}), TypeError, r"data= \(it holds a slice.*pass plain numbers"),
     ("save_checkpoint: model_state= extra", lambda t: save_checkpoint(t / "c.pth", line(), epoch=1, model_state={}), TypeError, r"under another name, e\.g\. my_model_state="),

@@ -705,7 +705,7 @@ def test_float64_targets_for_apples_gpu_are_refused_before_torch_moves_them():
     check.device_takes("train_data", torch.zeros(3, dtype=torch.float64), torch.device("cpu"))
 
 
-def _loader_and_model(n=40, batch_size=8):
+def _loader_and_model(n=80, batch_size=8):
     from torch.utils.data import DataLoader, TensorDataset
 
     torch.manual_seed(0)
@@ -733,7 +733,7 @@ def test_a_schedule_sized_in_batches_but_stepped_per_epoch_is_named(build):
 def test_a_schedule_sized_in_epochs_but_stepped_per_batch_is_named():
     loader, model, optimizer = _loader_and_model()
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=6)
-    with pytest.warns(UserWarning, match=r"T_max=6 counts epochs, but scheduler_step='batch' steps it 5 times"):
+    with pytest.warns(UserWarning, match=r"T_max=6 counts epochs, but scheduler_step='batch' steps it 10 times"):
         fit(model, loader, nn.MSELoss(), optimizer, 6, scheduler=scheduler, scheduler_step="batch")
 
 

@@ -62,12 +62,14 @@ def test_channels_last_uint8_images_are_named_with_the_permute_and_the_scaling()
     images = torch.randint(0, 256, (4, 8, 8, 1), dtype=torch.uint8)  # (N, H, W, C), as numpy/PIL give them
     with pytest.raises(ValueError, match=r"channel-last.*\.permute\(0, 3, 1, 2\)\.float\(\) / 255"):
         predict(DigitsCNN(), images)
-    with pytest.raises(ValueError, match=r"channel-last.*\.permute\(0, 3, 1, 2\)\.float\(\)\.$"):
+    with pytest.raises(ValueError, match=r"channel-last.*\.permute\(0, 3, 1, 2\)\.float\(\), then normalise"):
         predict(DigitsCNN(), images.float() / 255)
+    with pytest.raises(ValueError, match=r"one channel-last image .*x\.permute\(2, 0, 1\)\.unsqueeze\(0\)"):
+        DigitsCNN()(torch.rand(8, 8, 1))
     plain = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten(), nn.LazyLinear(10))  # no shape check of its own
     with pytest.raises(ValueError, match=r"channel-last.*X\.permute\(0, 3, 1, 2\)\.float\(\) / 255"):
         predict(plain, images)
-    with pytest.raises(ValueError, match=r"channel-last.*X\.permute\(0, 3, 1, 2\)\.float\(\)\."):
+    with pytest.raises(ValueError, match=r"channel-last.*X\.permute\(0, 3, 1, 2\)\.float\(\), then normalise"):
         predict(plain, images.float() / 255)
     fixed = images.permute(0, 3, 1, 2).float() / 255
     assert predict(DigitsCNN(), fixed)[0].shape == (4, 10)  # the named fix works
@@ -87,3 +89,22 @@ def test_predict_and_evaluate_take_a_module_reloaded_with_torch_export(tmp_path)
     with torch.no_grad():
         assert torch.allclose(logits, model(X), atol=1e-5)
     assert evaluate(exported, (X, torch.tensor([0, 1, 2])), nn.CrossEntropyLoss())["loss"] > 0
+
+
+def test_predict_refuses_labelled_and_unlabelled_batches_mixed_and_takes_a_list_pair():
+    model = nn.Linear(2, 3)
+    X, y = torch.randn(6, 2), torch.tensor([0, 1, 2, 0, 1, 2])
+    for batches in ([(X[:3], y[:3]), (X[3:],)], [(X[:3],), (X[3:], y[3:])]):
+        with pytest.raises(ValueError, match="mixes batches with labels and batches without"):
+            predict(model, batches)
+    logits, labels = predict(model, [X, y])  # a list pair, as fit takes
+    assert logits.shape == (6, 3) and torch.equal(labels, y)
+
+
+def test_a_module_exported_in_train_mode_is_refused_with_the_fix(tmp_path):
+    from workflow_utils.models import DigitsCNN
+
+    model = DigitsCNN().train()
+    exported = torch.export.export(model, (torch.randn(2, 1, 8, 8),)).module()
+    with pytest.raises(ValueError, match=r"exported in train mode.*export it again after model\.eval\(\)"):
+        predict(exported, torch.randn(3, 1, 8, 8))

@@ -254,19 +254,26 @@ def schedule_length(
 
 def _length_unit(scheduler: Scheduler | None, timing: str | None, train_data: Data, epochs: int) -> None:
     """Warn when a schedule's length is in the other unit than its steps (a cosine sized in batches but
-    stepped per epoch ends far from its floor; a warm-up sized in batches stays warming for epochs)."""
+    stepped per epoch ends far from its floor; a warm-up sized in batches stays warming for epochs).
+
+    The length left (``T_max`` or ``total_iters`` minus the steps already taken, for a resumed run) is read
+    as batches when it is the whole run's batches, or a multiple of a loader's 8 or more batches that is
+    longer than the run's epochs; as epochs when it is exactly the run's epochs but stepped per batch.
+    """
     length = next((getattr(scheduler, a) for a in ("T_max", "total_iters") if hasattr(scheduler, a)), None)
     batches = None if isinstance(train_data, (tuple, list)) else length_or_none(train_data)
     if not isinstance(length, int) or not batches or batches < 2:
         return
+    left = length - max(scheduler.last_epoch, 0)
     name, unit = type(scheduler).__name__, "T_max" if hasattr(scheduler, "T_max") else "total_iters"
-    if timing == "epoch" and length > epochs and length % batches == 0:
+    in_batches = left == epochs * batches or (batches >= 8 and left > epochs and left % batches == 0)
+    if timing == "epoch" and in_batches:
         message = (
             f"{name}'s {unit}={length} counts batches ({length // batches} epochs x {batches} batches), but fit "
-            f"steps it once per epoch, {epochs} times, so it ends at step {epochs} of {length}; pass "
-            f"scheduler_step='batch', or build it with {unit}={min(length // batches, epochs)} (epochs)."
+            f"steps it once per epoch, {epochs} times, so it ends at step {epochs} of {left}; pass "
+            f"scheduler_step='batch', or build it with {unit}={length // batches} (epochs)."
         )
-    elif timing == "batch" and length <= epochs:
+    elif timing == "batch" and left == epochs:
         message = (
             f"{name}'s {unit}={length} counts epochs, but scheduler_step='batch' steps it {batches} times per "
             f"epoch, so it finishes within the first epoch; pass scheduler_step='epoch', or build it with "
@@ -274,7 +281,7 @@ def _length_unit(scheduler: Scheduler | None, timing: str | None, train_data: Da
         )
     else:
         return
-    warnings.warn(message, UserWarning, stacklevel=4)
+    warnings.warn(message, UserWarning, stacklevel=5)
 
 
 def length_or_none(data: Data) -> int | None:

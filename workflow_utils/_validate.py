@@ -190,7 +190,7 @@ def channels_last_hint(model: nn.Module, X: torch.Tensor) -> str:
     scale = " / 255" if not X.is_floating_point() else ""
     return (
         f"; X looks channel-last, (N, H, W, C) = {tuple(X.shape)}, and the convolutions expect (N, C, H, W): "
-        f"use X.permute(0, 3, 1, 2).float(){scale}"
+        f"use X.permute(0, 3, 1, 2).float(){scale}, then normalise as in training"
     )
 
 

@@ -64,11 +64,12 @@ def atomic_save(obj: Any, path: str | Path) -> Path:
     return path
 
 
-RENAME_TRIES = 5  # a file held open (OneDrive, an editor, antivirus on Windows) is often let go within a second
+RENAME_TRIES = 5  # waits of 0.1 + 0.2 + 0.3 + 0.4 s: a file held open on Windows is often let go within a second
 
 
 def _replace(tmp: Path, path: Path) -> None:
-    """``os.replace(tmp, path)``, tried again for about 1.5 s while another program holds ``path`` open."""
+    """``os.replace(tmp, path)``, tried again for about 1 s while the rename is refused (on Windows, often
+    because another program holds ``path`` open)."""
     for attempt in range(RENAME_TRIES):
         try:
             os.replace(tmp, path)
@@ -76,8 +77,9 @@ def _replace(tmp: Path, path: Path) -> None:
         except PermissionError as exc:
             if attempt == RENAME_TRIES - 1:
                 raise PermissionError(
-                    f"could not replace {path}: another program keeps it open (OneDrive, an editor or antivirus?); "
-                    f"close it, or save under another name, e.g. {path.with_stem(path.stem + '_new')}."
+                    f"could not replace {path} ({exc.strerror}); perhaps another program keeps it open (OneDrive, "
+                    f"an editor or antivirus), or the folder is read-only: close it, or save under another name, "
+                    f"e.g. {path.with_stem(path.stem + '_new')}."
                 ) from exc
             time.sleep(0.1 * (attempt + 1))
 
@@ -189,15 +191,31 @@ def safe_load(path: str | Path, map_location: str | torch.device | None = "cpu")
             f"{path} holds objects other than tensors and plain containers{what}, e.g. numpy arrays, an "
             "argparse.Namespace or a whole model, so weights_only loading refused it: unpickling them can run "
             "code. If you wrote the file, save model.state_dict() instead. If someone else did and you trust its "
-            "source, load it with torch.load(path, weights_only=False) and pass its weights to "
+            "source, allow just those classes with torch.serialization.safe_globals([...]), or load it with "
+            "torch.load(path, weights_only=False); then pass the weights (a whole model's .state_dict()) to "
             "model.load_state_dict(...)."
         ) from exc
     except (RuntimeError, EOFError) as exc:
+        if map_location != "cpu" and _reads_on_cpu(path):
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise RuntimeError(
+                f"{path} is sound, but map_location={map_location!r} could not be used here ({first}); load it "
+                "with map_location='cpu', or map_location=get_device()."
+            ) from exc
         if _saved_on_a_gpu(path):  # decided from the file itself, not from torch's wording
             raise RuntimeError(
                 f"{path} was saved from a model on a GPU this machine does not have; load it with map_location='cpu'."
             ) from exc
         raise RuntimeError(f"{path} is not a readable PyTorch file (truncated or corrupt?); save it again.") from exc
+
+
+def _reads_on_cpu(path: Path) -> bool:
+    """Whether ``path`` loads with map_location='cpu' (so a failure came from the map_location asked for)."""
+    try:
+        torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 (any failure here means the file itself is the problem)
+        return False
+    return True
 
 
 def _check_map_location(map_location: Any) -> None:
@@ -211,6 +229,13 @@ def _check_map_location(map_location: Any) -> None:
             "cuda": torch.cuda.is_available(),
             "mps": bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available(),
         }
+        count = {"cuda": torch.cuda.device_count() if has["cuda"] else 0, "mps": 1 if has["mps"] else 0}
+        if device.type in count and device.index is not None and device.index >= count[device.type] > 0:
+            raise ValueError(
+                f"map_location={map_location!r} asks for GPU number {device.index}, but this machine has "
+                f"{count[device.type]} ({device.type}:0 to {device.type}:{count[device.type] - 1}); use "
+                f"map_location='{device.type}', or 'cpu'."
+            )
         if not has.get(device.type, True):
             gpu = "an NVIDIA GPU (CUDA)" if device.type == "cuda" else "Apple's GPU (mps)"
             raise ValueError(
@@ -393,6 +418,8 @@ def _plain(value: Any) -> Any:
 def _fix(key: str, value: Any) -> str:
     """An example conversion for a dataclass, model or numpy array passed as ``key``, else ''."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        if hasattr(value, "to_dict"):
+            return f", e.g. {key}={key}.to_dict()"
         return f", e.g. {key}=dataclasses.asdict({key})"
     if isinstance(value, nn.Module):
         return f", e.g. {key}={key}.state_dict()"
@@ -420,16 +447,26 @@ def load_checkpoint(
     checkpoint = safe_load(path, map_location)
     if not isinstance(checkpoint, dict) or "model_state" not in checkpoint:
         key = _weights_key(checkpoint)
-        if key is None:
+        if key is None and isinstance(checkpoint, dict):
             raise ValueError(
                 f"{path} holds a bare state_dict (weights only), not a checkpoint from save_checkpoint; "
                 "load it with load_model(model, path)."
             )
+        if key is None:
+            raise ValueError(
+                f"{path} holds a {type(checkpoint).__name__}, not a checkpoint from save_checkpoint; pass the file "
+                "that save_checkpoint wrote."
+            )
         others = ", ".join(repr(k) for k in checkpoint if k != key) or "nothing else"
+        opt_key = next((k for k in checkpoint if "optim" in str(k)), None)
+        optimizer_line = (
+            f"; its optimizer state loads with optimizer.load_state_dict(safe_load(path)[{opt_key!r}])"
+            if opt_key
+            else ""
+        )
         raise ValueError(
             f"{path} is not a checkpoint from save_checkpoint: it keeps the weights under {key!r} (and holds "
-            f"{others}); load_model(model, path) reads them, and any optimizer state under its own key loads "
-            "with optimizer.load_state_dict(safe_load(path)[key])."
+            f"{others}); load_model(model, path) reads them{optimizer_line}."
         )
     _load_state_dict(model, checkpoint["model_state"], path)
     if optimizer is not None:

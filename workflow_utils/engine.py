@@ -14,6 +14,8 @@ line are in ``workflow_utils._fit_checks``.
 from __future__ import annotations
 
 import contextlib
+import copy
+import dataclasses
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -67,7 +69,13 @@ class History:
     stop_reason: str | None = None  # why training ended early, or None if it ran all epochs
     warning: str | None = None  # the loss ended 100x above its first epoch's (diverged); None if stop_reason is set
     start_epoch: int | None = None  # the first epoch's number; None: the first entry of ``epochs`` (or 0)
-    best_state: dict[str, torch.Tensor] | None = None  # a CPU copy of the best epoch's weights (``restore_best``)
+    # a CPU copy of the best epoch's weights (``restore_best``); not compared, shown or saved by ``to_dict``
+    best_state: dict[str, torch.Tensor] | None = field(default=None, compare=False)
+    __iter__ = None  # history[epoch] looks an epoch up; iterate over history.epochs instead
+
+    def to_dict(self) -> dict:
+        """Every measured list and setting as plain Python values (for a checkpoint or JSON), without the weights."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "best_state"}
 
     def __post_init__(self) -> None:
         if self.start_epoch is None:
@@ -90,6 +98,8 @@ class History:
 
     def restore_best(self, model: nn.Module) -> nn.Module:
         """Load the best epoch's weights (lowest validation loss) into ``model`` and return it."""
+        if self.best_state is None and not self.epochs:
+            raise ValueError("this history has no best epoch to restore: no epoch completed (see stop_reason).")
         if self.best_state is None:
             raise ValueError(
                 "this history has no best epoch to restore: fit picks one only when given val_data; "
@@ -165,7 +175,7 @@ def fit(
             except (KeyboardInterrupt, checks.SaveRefused) as stop:
                 history.stop_reason = checks.stop_reason(stop, history, epoch, timing, last_checkpoint_path)
                 break
-    _report_end(history, print_every)
+    _report_end(history, print_every, checkpoint_path)
     return history
 
 
@@ -448,7 +458,10 @@ def _record(history: History, epoch: int, train: dict[str, float], val: dict[str
                 from workflow_utils.checkpoint import unwrap_model
 
                 state = unwrap_model(model).state_dict()
-                history.best_state = {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
+                history.best_state = {
+                    k: v.detach().to("cpu", copy=True) if torch.is_tensor(v) else copy.deepcopy(v)
+                    for k, v in state.items()
+                }
 
 
 def _save_checkpoints(history: History, model, optimizer, scheduler, best_path, last_path) -> None:
@@ -468,16 +481,19 @@ def _save_checkpoints(history: History, model, optimizer, scheduler, best_path, 
         if last_path is not None:
             save(last_path, best_val_loss=history.best_val_loss)
     except PermissionError as exc:  # a file another program holds open: stop, keeping what was measured
+        if is_distributed():
+            raise  # the other processes would wait for this one forever: end the job as a whole
         raise checks.SaveRefused(f"stopped after epoch {history.epochs[-1]}: {exc}") from exc
 
 
-def _report_end(history: History, print_every: int | None = None) -> None:
+def _report_end(history: History, print_every: int | None = None, best_path=None) -> None:
     """Print why training stopped early and whether it diverged (once, on the main process); with
     ``print_every``, also which epoch's weights the model holds when that is not the best epoch."""
     history.warning = None if history.stop_reason else checks.diverging_warning(history)
     last = history.epochs[-1] if history.epochs else None
+    saved = f" (saved in {Path(best_path).name})" if best_path is not None else ""
     kept = (
-        f"(the model holds epoch {last}'s weights; the best epoch by val loss was {history.best_epoch}: "
+        f"(the model holds epoch {last}'s weights; the best epoch by val loss was {history.best_epoch}{saved}: "
         "history.restore_best(model) loads it)"
         if print_every and history.best_epoch is not None and history.best_epoch != last
         else None

@@ -74,13 +74,29 @@ def kept_modes(model: nn.Module) -> Iterator[nn.Module]:
 
 
 def to_eval_mode(model: nn.Module) -> None:
-    """``model.eval()``; a module reloaded with ``torch.export.load(...).module()`` refuses to switch, and
-    needs no switch: its graph keeps the mode it was exported in (06_save_and_load, "Export: a model file
-    that needs no Python class", exports in eval mode)."""
+    """``model.eval()``. A module reloaded with ``torch.export.load(...).module()`` refuses to switch: its
+    graph keeps the mode it was exported in, so one exported in train mode (dropout on, batch norm updating)
+    is refused with the fix (06_save_and_load, "Export: a model file that needs no Python class", exports
+    in eval mode)."""
     try:
         model.eval()
     except NotImplementedError:
-        pass
+        if _exported_in_train_mode(model):
+            raise ValueError(
+                "this model was exported in train mode (its graph keeps dropout on and batch norm updating), so "
+                "its predictions would be random; export it again after model.eval()."
+            ) from None
+
+
+def _exported_in_train_mode(model: nn.Module) -> bool:
+    """Whether an exported graph runs dropout or batch norm as in training (their ``train`` argument set)."""
+    for node in getattr(getattr(model, "graph", None), "nodes", ()):
+        target = str(node.target)
+        if target == "aten.dropout.default" and len(node.args) > 2 and node.args[2] is True:
+            return True
+        if target == "aten.batch_norm.default" and len(node.args) > 5 and node.args[5] is True:
+            return True
+    return False
 
 
 def predict(model: nn.Module, data: torch.Tensor | Iterable) -> tuple[torch.Tensor, torch.Tensor]:
@@ -126,16 +142,26 @@ def predict(model: nn.Module, data: torch.Tensor | Iterable) -> tuple[torch.Tens
 
 def _batches(data):
     """``(X, y)`` for each batch of ``data``, ``y`` None for a batch of inputs alone; a pair of tensors
-    ``(X, y)`` (as ``fit`` and ``evaluate`` take) is one batch."""
-    if isinstance(data, tuple) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
-        data = [data]
+    ``(X, y)`` (a tuple or a list, as ``fit`` and ``evaluate`` take) is one batch. Batches with labels mixed
+    with batches without are refused: the labels would no longer line up with the predictions."""
+    if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
+        if data[0].ndim > 0 and data[1].ndim > 0 and len(data[0]) == len(data[1]):
+            data = [tuple(data)]
+    labelled = None
     for batch in data:
         if isinstance(batch, torch.Tensor):
-            yield batch, None  # a DataLoader over a tensor of inputs
+            pair = batch, None  # a DataLoader over a tensor of inputs
         elif isinstance(batch, (tuple, list)) and len(batch) == 1 and isinstance(batch[0], torch.Tensor):
-            yield batch[0], None  # TensorDataset(X) yields (X,)
+            pair = batch[0], None  # TensorDataset(X) yields (X,)
         else:
-            yield check.batch_pair(batch)
+            pair = check.batch_pair(batch)
+        if labelled is not None and labelled != (pair[1] is not None):
+            raise ValueError(
+                "data mixes batches with labels and batches without, so the labels would not line up with the "
+                "predictions; give every batch its labels, or none."
+            )
+        labelled = pair[1] is not None
+        yield pair
 
 
 def confusion_matrix(y_pred: torch.Tensor, y_true: torch.Tensor, num_classes: int) -> torch.Tensor:

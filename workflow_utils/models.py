@@ -101,7 +101,12 @@ def _check_cnn_input(model: DigitsCNN, args: tuple) -> None:
             )
         elif x.ndim == 4 and x.shape[1:] == (8, 8, 1):  # channel-last, as numpy, PIL and matplotlib store images
             scale = "" if x.is_floating_point() else " / 255"
-            fix = f"the images are channel-last (N, H, W, C): use x.permute(0, 3, 1, 2).float(){scale}"
+            fix = (
+                f"the images are channel-last (N, H, W, C): use x.permute(0, 3, 1, 2).float(){scale}, then "
+                "normalise them as in training (digits.normalize(...))"
+            )
+        elif x.ndim == 3 and x.shape == (8, 8, 1):  # one channel-last image
+            fix = "it is one channel-last image (H, W, C): use x.permute(2, 0, 1).unsqueeze(0) for a batch of one"
         else:  # other sizes or colour channels: no unsqueeze makes them fit
             fix = "its input must be 1x8x8 greyscale images: resize and convert yours, or build a model for their size"
         raise ValueError(f"DigitsCNN expects a batch of shape (B, 1, 8, 8), got {tuple(x.shape)}; {fix}.")

@@ -163,23 +163,26 @@ def _shown_once(fig: Figure) -> Figure:
     """Let a helper's figure appear once in Jupyter when it is also a cell's last line.
 
     Jupyter shows the returned Figure as the cell's result, and the inline backend shows every figure still
-    open when the cell ends: twice. So displaying one of these figures shows it (as Jupyter would) and
-    closes it, and the backend has nothing left to repeat.
+    open when the cell ends: twice. So under the inline backend, displaying one of these figures shows it (as
+    Jupyter would) and closes it, and the backend has nothing left to repeat; other backends keep it open.
     """
     fig._ipython_display_ = partial(_display_and_close, fig)
     return fig
 
 
 def _display_and_close(fig: Figure) -> None:
+    import matplotlib
     import matplotlib.pyplot as plt
     from IPython.display import display
 
+    inline = "inline" in matplotlib.get_backend().lower()  # elsewhere (a GUI window) the figure stays open
     del fig._ipython_display_  # display it the ordinary way, as the inline backend would
     try:
         display(fig)
     finally:
         fig._ipython_display_ = partial(_display_and_close, fig)
-        plt.close(fig)
+        if inline:
+            plt.close(fig)
 
 
 def plot_image_grid(
