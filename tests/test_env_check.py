@@ -4,6 +4,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+import pytest
 from packaging.requirements import Requirement
 
 from workflow_utils import env_check
@@ -45,7 +46,7 @@ def test_check_environment_prints_one_line_each(capsys, monkeypatch, tmp_path):
     assert check_environment({"torch": "2.6", "numpy": "1.0"}) is True
     lines = capsys.readouterr().out.splitlines()
     assert lines[:2] == ["[OK] torch >= 2.6", "[OK] numpy >= 1.0"]
-    assert lines[2:] == [env_check.kernels_line()]
+    assert lines[2:] == [env_check.platform_line(), env_check.kernels_line()]
 
 
 def test_lower_bound_reads_runtime_floors_only():
@@ -74,9 +75,33 @@ def test_notebook_00_shows_the_same_lines():
     cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
     (cell,) = [c for c in cells if "check_environment()" in "".join(c["source"])]
     stored = "".join(cell["outputs"][0]["text"]).splitlines()
-    assert stored[:-1] == [f"[OK] {name} >= {minimum}" for name, minimum in required_packages().items()]
-    assert stored[0] == "[OK] torch >= 2.8" and len(stored) == 10
-    assert stored[-1].startswith("[INFO] CPU math kernels: ")
+    assert stored[:-2] == [f"[OK] {name} >= {minimum}" for name, minimum in required_packages().items()]
+    assert stored[0] == "[OK] torch >= 2.8" and len(stored) == 11
+    assert stored[-2].startswith("[INFO] running on: ") and stored[-1].startswith("[INFO] CPU math kernels: ")
+
+
+@pytest.mark.parametrize(
+    ("environ", "where"),
+    [
+        ({"COLAB_RELEASE_TAG": "release-colab-2026"}, "Colab"),
+        ({"KAGGLE_KERNEL_RUN_TYPE": "Interactive"}, "Kaggle"),
+        ({"CI": "true"}, "CI"),
+        ({"CI": "false"}, "local"),
+        ({}, "local"),
+    ],
+)
+def test_where_running_reads_the_variables_each_platform_sets(environ, where):
+    assert env_check.where_running(environ) == where
+
+
+def test_the_platform_line_names_place_os_python_and_accelerator(monkeypatch):
+    import platform
+
+    monkeypatch.setenv("KAGGLE_KERNEL_RUN_TYPE", "Batch")
+    monkeypatch.delenv("COLAB_RELEASE_TAG", raising=False)
+    line = env_check.platform_line()
+    assert line.startswith(f"[INFO] running on: Kaggle, {platform.system()} {platform.machine()}, Python ")
+    assert "accelerator: " in line and platform.python_version() in line
 
 
 def test_package_not_installed_is_one_fail_line(monkeypatch, capsys):

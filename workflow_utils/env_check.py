@@ -9,7 +9,8 @@ own ``tqdm.py`` that hides the installed ``tqdm`` is a failure, not an ``[OK]``.
 When the repository's lock (``requirements.txt``, written by ``make lock``) sits beside the package,
 a ``[NOTE]`` line follows for each listed package whose installed version differs from the lock's:
 the notebooks' stored outputs were made with the lock, so printed numbers may differ in the last
-digit. A last ``[INFO]`` line names the CPU math kernels PyTorch picked on this machine and its thread
+digit. An ``[INFO]`` line says where this runs (Colab, Kaggle, CI or local), the OS, Python and the
+accelerator, all a bug report needs; a last ``[INFO]`` line names the CPU math kernels PyTorch picked on this machine and its thread
 count: why a figure a notebook says "can differ between machines" differs here. Used in 00_start_here,
 "Check your environment".
 """
@@ -129,6 +130,40 @@ def lock_notes(names: list[str], locked: dict[str, str]) -> list[str]:
     return notes
 
 
+def where_running(environ=None) -> str:
+    """Colab, Kaggle, CI or local, read from the variables each sets (``COLAB_RELEASE_TAG``,
+    ``KAGGLE_KERNEL_RUN_TYPE``, ``CI=true``)."""
+    environ = os.environ if environ is None else environ
+    if environ.get("COLAB_RELEASE_TAG"):
+        return "Colab"
+    if environ.get("KAGGLE_KERNEL_RUN_TYPE"):
+        return "Kaggle"
+    if environ.get("CI", "").lower() == "true":
+        return "CI"
+    return "local"
+
+
+def platform_line() -> str:
+    """One ``[INFO]`` line for a bug report: where this runs, the OS, Python, and the accelerator PyTorch sees."""
+    import platform
+
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            accelerator = f"CUDA ({torch.cuda.get_device_name(0)})"
+        elif getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            accelerator = "Apple GPU (mps)"
+        else:
+            accelerator = "none (CPU only)"
+    except Exception:  # noqa: BLE001 - a missing or broken torch is reported by its own [FAIL] line
+        accelerator = "unknown (PyTorch did not import)"
+    return (
+        f"[INFO] running on: {where_running()}, {platform.system()} {platform.machine()}, "
+        f"Python {platform.python_version()}, accelerator: {accelerator}"
+    )
+
+
 def kernels_line() -> str:
     """One ``[INFO]`` line: the CPU kernels PyTorch uses here (``torch.backends.cpu``), MKL or not, threads.
 
@@ -162,6 +197,7 @@ def check_environment(required: dict[str, str] | None = None) -> bool:
         print(line)
     for line in lock_notes(list(required), locked_versions()):
         print(line)
+    print(platform_line())
     print(kernels_line())
     return all(ok for ok, _ in results)
 
