@@ -219,5 +219,6 @@ def test_env_check_in_fresh_venv_lists_pyproject_floors(fresh_python: Path) -> N
     result = run_outside_repo(fresh_python, "-m", "workflow_utils.env_check")
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    assert lines[:-1] == [f"[OK] {name} >= {minimum}" for name, minimum in floors]
+    assert lines[:-2] == [f"[OK] {name} >= {minimum}" for name, minimum in floors]
+    assert lines[-2].startswith("[INFO] running on: ")  # where, the OS, Python, PyTorch, the accelerator
     assert lines[-1].startswith("[INFO] CPU math kernels: ")  # which kernels this machine uses

@@ -9,8 +9,8 @@ own ``tqdm.py`` that hides the installed ``tqdm`` is a failure, not an ``[OK]``.
 When the repository's lock (``requirements.txt``, written by ``make lock``) sits beside the package,
 a ``[NOTE]`` line follows for each listed package whose installed version differs from the lock's:
 the notebooks' stored outputs were made with the lock, so printed numbers may differ in the last
-digit. An ``[INFO]`` line says where this runs (Colab, Kaggle, CI or local), the OS, Python and the
-accelerator, all a bug report needs; a last ``[INFO]`` line names the CPU math kernels PyTorch picked on this machine and its thread
+digit. An ``[INFO]`` line says where this runs (Colab, Kaggle, CI or local), the OS, Python, PyTorch's
+version and the accelerator, for a bug report; a last ``[INFO]`` line names the CPU math kernels PyTorch picked on this machine and its thread
 count: why a figure a notebook says "can differ between machines" differs here. Used in 00_start_here,
 "Check your environment".
 """
@@ -144,23 +144,30 @@ def where_running(environ=None) -> str:
 
 
 def platform_line() -> str:
-    """One ``[INFO]`` line for a bug report: where this runs, the OS, Python, and the accelerator PyTorch sees."""
+    """One ``[INFO]`` line for a bug report: where this runs, the OS, Python, PyTorch and its accelerator."""
     import platform
 
+    system = platform.system()
+    os_name = f"macOS {platform.mac_ver()[0]}" if system == "Darwin" else f"{system} {platform.release()}"
     try:
         import torch
-
-        if torch.cuda.is_available():
-            accelerator = f"CUDA ({torch.cuda.get_device_name(0)})"
-        elif getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            accelerator = "Apple GPU (mps)"
-        else:
-            accelerator = "none (CPU only)"
     except Exception:  # noqa: BLE001 - a missing or broken torch is reported by its own [FAIL] line
-        accelerator = "unknown (PyTorch did not import)"
+        torch_part = "PyTorch did not import"
+    else:
+        try:
+            if torch.cuda.is_available():
+                kind = "ROCm" if getattr(torch.version, "hip", None) else "CUDA"
+                accelerator = f"{kind} ({torch.cuda.get_device_name(0)})"
+            elif getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+                accelerator = "Apple GPU (mps)"
+            else:
+                accelerator = "none (CPU only)"
+        except Exception as exc:  # noqa: BLE001 - a GPU that fails to answer is worth reporting as such
+            accelerator = f"error ({type(exc).__name__})"
+        torch_part = f"PyTorch {torch.__version__}, accelerator: {accelerator}"
     return (
-        f"[INFO] running on: {where_running()}, {platform.system()} {platform.machine()}, "
-        f"Python {platform.python_version()}, accelerator: {accelerator}"
+        f"[INFO] running on: {where_running()}, {os_name} {platform.machine()}, "
+        f"Python {platform.python_version()}, {torch_part}"
     )
 
 
@@ -191,6 +198,7 @@ def check_environment(required: dict[str, str] | None = None) -> bool:
             required = required_packages(PACKAGE)
         except metadata.PackageNotFoundError:
             print(f"[FAIL] {PACKAGE}: not installed, so its requirements are unknown; run `make install`")
+            print(platform_line())
             return False
     results = [check_package(name, minimum) for name, minimum in required.items()]
     for _, line in results:
