@@ -10,9 +10,9 @@ When the repository's lock (``requirements.txt``, written by ``make lock``) sits
 a ``[NOTE]`` line follows for each listed package whose installed version differs from the lock's:
 the notebooks' stored outputs were made with the lock, so printed numbers may differ in the last
 digit. An ``[INFO]`` line says where this runs (Colab, Kaggle, CI or local), the OS, Python, PyTorch's
-version and the accelerator, for a bug report; a last ``[INFO]`` line names the CPU math kernels PyTorch picked on this machine and its thread
-count: why a figure a notebook says "can differ between machines" differs here. Used in 00_start_here,
-"Check your environment".
+version and the accelerator, for a bug report; a last ``[INFO]`` line names the CPU math kernels
+PyTorch picked on this machine and its thread count: why a figure a notebook says "can differ between
+machines" differs here. Used in 00_start_here, "Check your environment".
 """
 
 from __future__ import annotations
