@@ -67,8 +67,9 @@ def assert_shown_at_drawn_size(image: dict, what: str) -> None:
 
 def cell_images(lab: uikit.LabPage, source: str) -> list[dict]:
     """The images in the outputs of the cell whose source contains ``source``."""
-    node = lab.cell_node(lab.find_cell(source))
-    return lab.driver.execute_script(IMAGES_JS, node)
+    index = lab.find_cell(source)
+    found = uikit.wait_for(lambda: (images := lab.in_cell(index, IMAGES_JS)) is not None and [images], 10, source)
+    return found[0]
 
 
 @pytest.mark.parametrize("name", LESSONS)
@@ -237,8 +238,6 @@ def test_reopened_notebook_shows_its_widgets_not_model_not_found(lab):
     JupyterLab saves widget state only with lab-settings/overrides.json's ``saveState``; without it
     the reopened notebook says "Error displaying widget: model not found".
     """
-    from selenium.common.exceptions import StaleElementReferenceException
-
     state = lab.ran(EXPLORER)
     shown = lab.find_cell("LearningRateExplorer(X_train")
     (view,) = [
@@ -257,11 +256,8 @@ def test_reopened_notebook_shows_its_widgets_not_model_not_found(lab):
     def settled():  # a widget view that renders shows its picture; a failed one says so in text
         text = lab.page_text()
         failed = [failure for failure in ("Error displaying widget", "model not found") if failure in text]
-        try:
-            images = lab.driver.execute_script(IMAGES_JS, lab.cell_node(shown))
-        except StaleElementReferenceException:  # JupyterLab redrew the cell while we looked
-            return None
-        return failed or [image for image in images if image["loaded"]]
+        images = lab.in_cell(shown, IMAGES_JS)
+        return failed or [image for image in images or [] if image["loaded"]]
 
     uikit.wait_for(settled, 60, "the reopened explorer to show its picture or an error")
     time.sleep(1)
@@ -422,14 +418,11 @@ def test_instructor_notes_stay_folded_until_a_student_opens_one(lab):
     assert len(notes) >= 5
     lab.open(name)
     for index in notes:
-        seen = uikit.wait_for(
-            lambda i=index: lab.driver.execute_script(NOTES_CELL_JS, lab.cell_node(i)), 20, f"notes cell {index}"
-        )
+        seen = uikit.wait_for(lambda i=index: lab.in_cell(i, NOTES_CELL_JS), 20, f"notes cell {index}")
         assert seen == {"open": False, "summary": True, "body": False}, f"cell {index}: {seen}"
-    node = lab.cell_node(notes[0])
-    node.find_element("css selector", "details.instructor-notes > summary").click()
+    lab.click_in_cell(notes[0], "details.instructor-notes > summary")
     opened = uikit.wait_for(
-        lambda: (s := lab.driver.execute_script(NOTES_CELL_JS, node)) and s["open"] and s, 10, "the box to open"
+        lambda: (s := lab.in_cell(notes[0], NOTES_CELL_JS)) and s["open"] and s, 10, "the box to open"
     )
     assert opened == {"open": True, "summary": True, "body": True}
     uikit.screenshot(lab.driver, "lab-01_data-notes-opened")

@@ -393,6 +393,36 @@ class LabPage:
             index,
         )
 
+    def in_cell(self, index: int, script: str) -> Any:
+        """Run ``script`` (JavaScript, the cell's node as ``arguments[0]``) on cell ``index``, scrolled into
+        view, all in one call; None while JupyterLab has the cell detached (it redraws cells as they
+        scroll), so that `wait_for` tries again instead of failing on a node that went stale between
+        two calls."""
+        return self.driver.execute_script(
+            """const cell = window.jupyterapp.shell.currentWidget.content.widgets[arguments[0]];
+            (cell.node.querySelector('.jp-Cell-outputWrapper') || cell.node).scrollIntoView({block: 'start'});
+            if (!cell.node.isConnected) return null;
+            return (function () {"""
+            + script
+            + """}).apply(null, [cell.node]);""",
+            index,
+        )
+
+    def click_in_cell(self, index: int, css: str, timeout: float = 10) -> None:
+        """Click, as a person does, the element ``css`` inside cell ``index``, trying again while the
+        cell is being redrawn."""
+        from selenium.common.exceptions import StaleElementReferenceException
+        from selenium.webdriver.common.by import By
+
+        def clicked() -> bool:
+            try:
+                self.cell_node(index).find_element(By.CSS_SELECTOR, css).click()
+            except StaleElementReferenceException:
+                return False
+            return True
+
+        wait_for(clicked, timeout, f"{css} in cell {index} to be clickable")
+
     def find_cell(self, text: str) -> int:
         """Index of the first cell whose source contains ``text``."""
         index = self.driver.execute_script(
