@@ -7,7 +7,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb notebooks/solutions/*.ipynb))
 # JupyterLab refuses to run as root unless told it may.
 ROOT_FLAG := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
 
-.PHONY: install lock lab lint test test-kernels test-matrix test-robust test-ui test-wheel bench notebooks slides book book-pdf clean
+.PHONY: install lock lab lint test test-kernels test-matrix test-robust test-ui test-wheel bench notebooks slides book book-pdf badges clean
 
 install: $(STAMP)
 
@@ -18,8 +18,8 @@ install: $(STAMP)
 # libraries) from PyTorch's own index, at the versions the lock pins; everything else comes from the lock.
 TORCH ?= default
 TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
-# A Python outside 3.10-3.13 is refused in one line before anything is downloaded, a .venv made by one is
-# removed, and a failed install removes the .venv it started, so the next `make install` starts clean.
+# A Python outside 3.11-3.13 (the lock needs 3.11) is refused in one line before anything is downloaded, a .venv
+# made by one is removed, and a failed install removes the .venv it started, so the next `make install` starts clean.
 LOCK_FILE ?= requirements.txt
 CLEAN_ON_FAIL = || { rm -rf $(VENV); echo "make install failed (see above): removed $(VENV), so the next run starts clean"; exit 1; }
 $(STAMP): $(LOCK_FILE) pyproject.toml
@@ -40,14 +40,17 @@ endif
 	$(BIN)/python slides/build_slides.py --fetch-only || echo "note: reveal.js not installed yet; make slides will try again"
 	touch $@
 
-# Refresh the lock to today's releases for the course's Python (3.11) on every platform, with hashes.
+# Refresh the lock to today's releases for the course's Python (3.11) on every platform, with hashes; the package
+# carries its pins (workflow_utils/locked.txt) for env_check.
 lock: $(STAMP)
 	$(BIN)/python -m uv pip compile pyproject.toml --extra lab --extra test --extra ui --extra book --universal \
 		--python-version 3.11 --generate-hashes --upgrade --custom-compile-command "make lock" -o requirements.txt
+	$(BIN)/python scripts/lock_tools.py pinned requirements.txt > workflow_utils/locked.txt
 
 # Throwaway environments (build/matrix/): the lock, the newest releases pyproject.toml allows on the newest
-# Python, every floor on the lowest Python, and the newest releases on Python 3.12; unit tests and strict
-# nbval in each, then one table. MATRIX="lock newest" runs a subset (CI runs those two).
+# Python (used as a hosted runtime is: see scripts/test_matrix.py), every floor on the lowest Python, and the
+# newest releases on Python 3.12; unit tests and strict nbval in each, then one table. MATRIX="lock newest"
+# runs a subset (CI runs newest).
 MATRIX ?= lock newest floors py312
 test-matrix: $(STAMP)
 	$(BIN)/python scripts/test_matrix.py $(MATRIX) $(if $(PYTEST_ARGS),--pytest-args "$(PYTEST_ARGS)",)
@@ -61,7 +64,10 @@ LAB_DEFAULTS = $(if $(filter --ip --ip=% --ServerApp.ip=%,$(LAB_ARGS)),,--ip=$(L
 # Settings for class (no "Jupyter news?" popup), where this environment's JupyterLab reads them.
 LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
 
+# The project's notebooks open trusted (JupyterLab keeps their signatures in the Jupyter data folder), so their
+# widgets show their saved pictures, not Python text; signed again on each run, as a `git pull` changes them.
 lab: $(STAMP) $(LAB_SETTINGS)
+	@$(BIN)/jupyter trust $(wildcard $(LAB_DIR)/*.ipynb $(LAB_DIR)/solutions/*.ipynb) >/dev/null
 	$(BIN)/jupyter lab $(LAB_DEFAULTS) $(ROOT_FLAG) $(LAB_ARGS)
 
 $(LAB_SETTINGS): lab-settings/overrides.json $(STAMP)
@@ -113,7 +119,7 @@ RUN_STAMP := $(shell date +%Y%m%d-%H%M%S)
 .PHONY: train-ddp
 train-ddp: $(STAMP)
 	@echo "results go to build/train-ddp/$(RUN_STAMP)"
-	$(PARALLEL_ENV) $(BIN)/torchrun --nproc_per_node=2 scripts/train_digits.py --data notebooks/data/digits --out build/train-ddp/$(RUN_STAMP) $(TRAIN_ARGS)
+	$(PARALLEL_ENV) $(BIN)/torchrun --nproc_per_node=2 -m workflow_utils.train_digits --data notebooks/data/digits --out build/train-ddp/$(RUN_STAMP) $(TRAIN_ARGS)
 
 # Two torchrun launches on this machine stand in for two machines (--nnodes=2, one process each, meeting at a
 # c10d rendezvous on 127.0.0.1:$(RDZV_PORT)), each in its own working folder, build/train-multinode/<date-time>/
@@ -127,7 +133,7 @@ train-multinode: $(STAMP)
 	for node in node-a node-b; do \
 		(cd $$dir/$$node && $(PARALLEL_ENV) $(CURDIR)/$(BIN)/torchrun --nnodes=2 --nproc_per_node=1 \
 			--rdzv-backend=c10d --rdzv-endpoint=127.0.0.1:$(RDZV_PORT) --rdzv-id=digits-$(RUN_STAMP) \
-			$(CURDIR)/scripts/train_digits.py --data $(CURDIR)/notebooks/data/digits --out run $(TRAIN_ARGS) \
+			-m workflow_utils.train_digits --data $(CURDIR)/notebooks/data/digits --out run $(TRAIN_ARGS) \
 			> stdout.txt 2> stderr.txt; echo $$? > exit-status) & \
 	done; wait; status=0; \
 	for node in node-a node-b; do \
@@ -154,6 +160,11 @@ book: $(STAMP)
 # The website and the whole book as one PDF, build/book/pytorch-workflow.pdf, printed by headless Chromium.
 book-pdf: $(STAMP)
 	$(BIN)/python book/build_book.py --out build/book --pdf
+
+# The "Open in Colab / Kaggle / Studio Lab" links and the install cell of every lesson, and README's table of the
+# links, from pyproject.toml's [project.urls] Source (scripts/badges.py; tests/test_badges.py fails on drift).
+badges: $(STAMP)
+	$(BIN)/python scripts/badges.py
 
 clean:
 	rm -rf build notebooks/models notebooks/data .pytest_cache

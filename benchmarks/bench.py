@@ -602,18 +602,19 @@ def bench_import(reps: int = 5) -> list[Row]:
 
 # --- 7. two processes (DDP) ----------------------------------------------------------------------
 
-TRAIN_SCRIPT = REPO / "scripts" / "train_digits.py"
+TRAIN_MODULE = ["-m", "workflow_utils.train_digits"]  # the script, a module of the package
 
 
 def run_train_script(flags: list[str], processes: int, out: Path, env: dict[str, str]) -> tuple[float, list[float]]:
-    """Run train_digits.py (under torchrun for several processes); return its test accuracy and seconds per epoch."""
+    """Run workflow_utils.train_digits (under torchrun for several processes); return its test accuracy and seconds per epoch."""
     launcher = [sys.executable]
     if processes > 1:
         launcher += ["-m", "torch.distributed.run", f"--nproc_per_node={processes}"]
-    command = [*launcher, str(TRAIN_SCRIPT), *flags, "--out", str(out)]
-    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    command = [*launcher, *TRAIN_MODULE, *flags, "--out", str(out)]
+    pythonpath = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))  # installed or not, as above
+    done = subprocess.run(command, capture_output=True, text=True, env={**env, "PYTHONPATH": pythonpath})
     if done.returncode != 0:
-        raise RuntimeError(f"train_digits.py failed: {done.stderr[-2000:]}")
+        raise RuntimeError(f"workflow_utils.train_digits failed: {done.stderr[-2000:]}")
     test_accuracy = float(done.stdout.splitlines()[-1].split()[2])  # "test accuracy: 0.9963 (269/270)"
     with (out / "metrics.csv").open(newline="") as f:
         seconds = [float(r["seconds"]) for r in csv.DictReader(f)]

@@ -8,7 +8,9 @@ Written to run on any Python from 3.6 (macOS's own python3 is 3.9), so it uses n
 
 import sys
 
-LOWEST, HIGHEST = (3, 10), (3, 13)  # the range pyproject.toml's classifiers and `make test-matrix` prove
+# The lock (requirements.txt, compiled for 3.11 up) needs 3.11: numpy 2.4 and IPython 9 have no release for 3.10.
+# pyproject.toml still allows 3.10 for the package alone, which `make test-matrix`'s floors prove.
+LOWEST, HIGHEST = (3, 11), (3, 13)
 
 
 def check(argv):
@@ -17,8 +19,8 @@ def check(argv):
         return 0
     where = "the existing .venv holds" if "--venv" in argv else "PYTHON is"
     print(
-        f"make install: {where} Python {found[0]}.{found[1]} ({sys.executable}), but the series needs Python 3.10 "
-        "to 3.13; install one (e.g. from python.org, or `pyenv install 3.11`) and run `make install PYTHON=python3.11`."
+        f"make install: {where} Python {found[0]}.{found[1]} ({sys.executable}), but the course's install needs "
+        "Python 3.11 to 3.13; install one (e.g. from python.org, or `pyenv install 3.11`) and run `make install PYTHON=python3.11`."
     )
     return 2
 

@@ -2,6 +2,7 @@
 
     python scripts/lock_tools.py without-cuda requirements.txt   # the lock less PyTorch and its CUDA libraries
     python scripts/lock_tools.py pins requirements.txt torch torchvision   # "torch==2.15.0 torchvision==0.29.2"
+    python scripts/lock_tools.py pinned requirements.txt   # every pin, no hashes: workflow_utils/locked.txt
 
 The lock is written by `uv pip compile` (`make lock`): each requirement starts on an unindented line
 (`name==version ; marker \\`), followed by indented `--hash=` and `# via` lines.
@@ -45,14 +46,23 @@ def pins(text: str, names: list[str]) -> str:
     return " ".join(f"{name}=={found[name.lower()]}" for name in names)
 
 
+def pinned(text: str) -> str:
+    """The lock's pins with their markers and without hashes: the copy the package carries, so that
+    `python -m workflow_utils.env_check` compares against the lock where only the package is installed."""
+    header = "# The lock's pins (requirements.txt), for env_check; written by `make lock`, do not edit.\n"
+    lines = [lines[0].rstrip(" \\") for name, _, lines in entries(text) if name is not None]
+    return header + "\n".join(lines) + "\n"
+
+
 def lock_tools_cli(argv: list[str]) -> None:
-    if len(argv) < 2 or argv[0] not in ("without-cuda", "pins"):
+    commands = {"without-cuda": without_cuda, "pinned": pinned}
+    if len(argv) < 2 or argv[0] not in (*commands, "pins"):
         raise SystemExit(__doc__)
     text = Path(argv[1]).read_text(encoding="utf-8")
-    print(
-        without_cuda(text) if argv[0] == "without-cuda" else pins(text, argv[2:]),
-        end="" if argv[0] == "without-cuda" else "\n",
-    )
+    if argv[0] == "pins":
+        print(pins(text, argv[2:]))
+    else:
+        print(commands[argv[0]](text), end="")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ kernels, so only a matrix like this one meets that.
 
 The first three run two notebooks at a time with one math thread each (as `make test` does). What this cannot
 prove: Apple silicon (Accelerate and NEON kernels, no MKL) and GPUs (cuBLAS, cuDNN) use kernels that cannot be
-forced here; see README, "The same numbers on every machine". `--also "VAR=VALUE ..."` adds a configuration of
+forced here; see CONTRIBUTING.md, "The same numbers on every machine". `--also "VAR=VALUE ..."` adds a configuration of
 your own (repeatable; two notebooks at a time when it sets OMP_NUM_THREADS=1, else one). Exit status 1 when any
 configuration fails.
 """

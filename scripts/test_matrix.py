@@ -5,13 +5,22 @@
 Each environment is a fresh virtual environment under build/matrix/NAME:
 
 - lock:   Python 3.11 with requirements.txt, the lock that `make install` installs;
-- newest: the newest Python (3.13) with the newest releases that pyproject.toml's ranges allow;
+- newest: the newest Python (3.13) with the newest releases that pyproject.toml's ranges allow, used the way
+  a hosted runtime (Colab, Kaggle) is: see below;
 - floors: the lowest supported Python (3.10) with every direct dependency at its pyproject floor
   (`uv pip compile --resolution lowest-direct`; what they pull in resolves as usual);
 - py312:  Python 3.12, between them, with the newest releases.
 
 In each, the package is installed editable without dependencies and `make test`'s command runs: the unit
-tests and strict nbval over every notebook. pip reads no configuration file (PIP_CONFIG_FILE=/dev/null) and
+tests and strict nbval over every notebook.
+
+`newest` starts as a hosted runtime does: the newest torch and torchvision preinstalled, IPython as old as
+Colab keeps it (RUNTIME), Jupyter's kernel and nbval, no `make`, no clone. Every lesson notebook is copied
+to a temporary folder outside the repository and run there under strict nbval, and the package gets in
+only through the notebooks' own first cell, from a wheel built here that stands in for the public source
+(WORKFLOW_UTILS_SOURCE); 00 runs first, alone, so its cell installs it, and the rest find it installed.
+torch's and torchvision's versions and file lists (RECORD) must be the same before and after. Then the
+rest of the course's extras are installed (not editable) for the unit tests and the solution notebooks. pip reads no configuration file (PIP_CONFIG_FILE=/dev/null) and
 no PIP_* variable that chooses packages, so the versions are the registry's, and the table prints the
 versions installed, read back from each environment. Python interpreters are found on PATH or under pyenv;
 MATRIX_PYTHON_<NAME> (e.g. MATRIX_PYTHON_NEWEST=/usr/bin/python3.13) overrides. Exit status 1 when any
@@ -25,16 +34,18 @@ and the free disk space are printed, so a CI log says why.
 from __future__ import annotations
 
 import argparse
-import fcntl
 import glob
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
+
+from filelock import FileLock, Timeout
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "build" / "matrix"
@@ -45,6 +56,11 @@ PIP_KEEP = {"PIP_CERT", "PIP_CLIENT_CERT", "PIP_DEFAULT_TIMEOUT", "PIP_TIMEOUT",
 # `make test`'s command, with a report to count from.
 PYTEST = ["-m", "pytest", "-n", "2", "--dist", "loadfile", "--ignore=tests/robustness", "-p", "no:cacheprovider"]
 LOG_TAIL = 40  # lines of a failed install's log printed to the console
+# What a hosted runtime has before a notebook runs: the newest torch and torchvision, IPython as Colab pins it
+# (7.34, on Python 3.12), a Jupyter kernel; nbval and pytest-xdist run the notebooks.
+HOSTED = "newest"
+RUNTIME = ["torch", "torchvision", "ipython==7.34.0", "ipykernel", "nbval", "pytest", "pytest-xdist"]
+NBVAL = ["--nbval", "--nbval-current-env", "--nbval-cell-timeout=300", "-p", "no:cacheprovider"]
 
 
 def find_python(env: str) -> str:
@@ -82,11 +98,50 @@ def clean_environ() -> dict[str, str]:
     return env
 
 
-def run(cmd: list[str], log, env: dict[str, str]) -> int:
-    """Run a command with its output appended to the log; return its exit status."""
+def run(cmd: list[str], log, env: dict[str, str], cwd: Path | None = None) -> int:
+    """Run a command (in the repository, or ``cwd``) with its output appended to the log; return its exit status."""
     log.write(f"\n$ {' '.join(cmd)}\n")
     log.flush()
-    return subprocess.run(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
+    return subprocess.run(cmd, cwd=cwd or REPO, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
+
+
+def fingerprint(python: Path, env: dict[str, str]) -> dict[str, str]:
+    """torch's and torchvision's versions and a hash of each one's RECORD (every file it installed)."""
+    code = (
+        "import hashlib, json; from importlib import metadata as m\n"
+        "print(json.dumps({n: m.version(n) + ' ' + hashlib.sha256(m.distribution(n).read_text('RECORD')"
+        ".encode()).hexdigest()[:16] for n in ('torch', 'torchvision')}))"
+    )
+    result = subprocess.run([str(python), "-c", code], capture_output=True, text=True, env=env, cwd=OUT)
+    return json.loads(result.stdout) if result.returncode == 0 else {"error": result.stderr[-300:]}
+
+
+def hosted_notebooks(python: Path, log, env: dict[str, str], report: str) -> bool:
+    """Strict nbval over every lesson, run as on a hosted runtime (see the module's docstring)."""
+    wheelhouse = OUT / "wheelhouse"
+    shutil.rmtree(wheelhouse, ignore_errors=True)
+    build = [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(wheelhouse)]
+    if run(build, log, env) != 0:
+        return False
+    (wheel,) = wheelhouse.glob("workflow_utils-*.whl")
+    before = fingerprint(python, env)
+    sanitize = ["--nbval-sanitize-with", str(REPO / "tests" / "nbval_sanitize.cfg")]
+    with tempfile.TemporaryDirectory(prefix="hosted-notebooks-") as folder:  # as Colab's /content
+        lessons = sorted(path.name for path in (REPO / "notebooks").glob("0*.ipynb"))
+        for name in lessons:
+            shutil.copy(REPO / "notebooks" / name, folder)
+        first, rest = lessons[:1], lessons[1:]
+        hosted_env = {**env, "WORKFLOW_UTILS_SOURCE": str(wheel)}
+        pytest = [str(python), "-m", "pytest", *NBVAL, *sanitize, "--rootdir", folder]
+        ok = run([*pytest, f"--junitxml={report}-hosted-1.xml", *first], log, hosted_env, cwd=Path(folder)) == 0
+        parallel = ["-n", "2", "--dist", "loadfile", f"--junitxml={report}-hosted-2.xml", *rest]
+        ok = run([*pytest, *parallel], log, hosted_env, cwd=Path(folder)) == 0 and ok
+    after = fingerprint(python, env)
+    log.write(f"\ntorch and torchvision before the notebooks: {before}\nafter: {after}\n")
+    if after != before or "error" in before:
+        log.write("test_matrix: the notebooks' install cell changed torch or torchvision\n")
+        return False
+    return ok
 
 
 def install(name: str, python: Path, log, env: dict[str, str]) -> bool:
@@ -95,7 +150,10 @@ def install(name: str, python: Path, log, env: dict[str, str]) -> bool:
     steps = []
     if name == "lock":
         steps.append([*pip, "-r", "requirements.txt"])
-    elif name in ("newest", "py312"):
+    elif name == HOSTED:  # the runtime's own packages first; the package comes in through a notebook
+        steps.append([*pip, "--upgrade", "pip"])
+        steps.append([*pip, *RUNTIME])
+    elif name == "py312":
         steps.append([*pip, "--upgrade", "pip"])
         steps.append([*pip, "-e", ".[lab,test]"])  # a fresh environment: pip picks the newest allowed
     else:
@@ -122,9 +180,17 @@ def install(name: str, python: Path, log, env: dict[str, str]) -> bool:
             ]
         )
         steps.append([*pip, "-r", str(floors)])
-    steps.append([*pip, "--no-deps", "-e", "."])
-    steps.append([str(python), "-m", "pip", "check"])
+    if name != HOSTED:
+        steps.append([*pip, "--no-deps", "-e", "."])
+        steps.append([str(python), "-m", "pip", "check"])
     return all(run(step, log, env) == 0 for step in steps)
+
+
+def after_hosted(python: Path, log, env: dict[str, str]) -> bool:
+    """The extras for the unit tests, installed as a user installs them (not editable), beside what the
+    notebooks' install cell put there."""
+    pip = [str(python), "-m", "pip", "install"]
+    return run([*pip, ".[lab,test]"], log, env) == 0 and run([str(python), "-m", "pip", "check"], log, env) == 0
 
 
 def installed_versions(python: Path, env: dict[str, str]) -> dict[str, str]:
@@ -138,11 +204,9 @@ def installed_versions(python: Path, env: dict[str, str]) -> dict[str, str]:
     return json.loads(result.stdout) if result.returncode == 0 else {"python": "?"}
 
 
-def count(report: Path) -> dict[str, int]:
-    """Passed, failed (failures and errors) and skipped tests from a JUnit XML report."""
-    if not report.exists():
-        return {"passed": 0, "failed": 0, "skipped": 0}
-    cases = list(ET.parse(report).getroot().iter("testcase"))
+def count(reports: list[Path]) -> dict[str, int]:
+    """Passed, failed (failures and errors) and skipped tests from JUnit XML reports."""
+    cases = [case for report in reports if report.exists() for case in ET.parse(report).getroot().iter("testcase")]
     failed = sum(1 for c in cases if c.find("failure") is not None or c.find("error") is not None)
     skipped = sum(1 for c in cases if c.find("skipped") is not None)
     return {"passed": len(cases) - failed - skipped, "failed": failed, "skipped": skipped}
@@ -166,10 +230,10 @@ def run_env(name: str, pytest_args: list[str], keep: bool = False) -> dict:
     """
     python_exe = find_python(name)
     venv = OUT / name
-    guard = (OUT / f"{name}.lock").open("w")
+    guard = FileLock(OUT / f"{name}.lock")  # held until this process ends
     try:  # two matrix runs at once would delete each other's environment half-way through its install
-        fcntl.flock(guard, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+        guard.acquire(timeout=0)
+    except Timeout:
         raise SystemExit(f"test_matrix: another run is building '{name}' in {venv}; wait for it to end") from None
     shutil.rmtree(venv, ignore_errors=True)
     env = clean_environ()
@@ -177,15 +241,24 @@ def run_env(name: str, pytest_args: list[str], keep: bool = False) -> dict:
     log_path = OUT / f"{name}.log"
     with log_path.open("w", encoding="utf-8") as log:
         ok = run([python_exe, "-m", "venv", str(venv)], log, env) == 0
-        python = venv / "bin" / "python"
+        python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
         ok = ok and install(name, python, log, env)
-        versions = installed_versions(python, env) if ok else {}
         report = OUT / f"{name}.xml"
-        report.unlink(missing_ok=True)
+        reports = [report, *(OUT / f"{name}.xml-hosted-{i}.xml" for i in (1, 2))]
+        for old in reports:
+            old.unlink(missing_ok=True)
         status = "install failed"
+        tests = PYTEST
+        if ok and name == HOSTED:
+            hosted = hosted_notebooks(python, log, env, str(report))
+            ok = after_hosted(python, log, env)
+            tests = [*PYTEST, "--ignore-glob=notebooks/0*.ipynb"]  # the lessons ran above, as on a hosted runtime
+        versions = installed_versions(python, env) if ok else {}
         if ok:
-            code = run([str(python), *PYTEST, f"--junitxml={report}", *pytest_args], log, env)
+            code = run([str(python), *tests, f"--junitxml={report}", *pytest_args], log, env)
             status = "passed" if code == 0 else f"failed (pytest exit {code})"
+            if name == HOSTED and not hosted:
+                status = "failed (the lessons as on a hosted runtime)"
     if not keep:
         shutil.rmtree(venv, ignore_errors=True)
     row = {
@@ -194,7 +267,7 @@ def run_env(name: str, pytest_args: list[str], keep: bool = False) -> dict:
         "minutes": round((time.monotonic() - start) / 60, 1),
         "log": str(log_path),
         **versions,
-        **count(OUT / f"{name}.xml"),
+        **count(reports),
     }
     print(
         f"test_matrix: {name}: {status}, {row['passed']} passed, {row['failed']} failed, {row['skipped']} skipped "

@@ -175,6 +175,7 @@ def test_run_train_script_reads_the_last_line_and_the_csv(monkeypatch, tmp_path)
 
     def fake_subprocess_run(command, **kwargs):
         assert command[:4] == [bench.sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2"]
+        assert command[4:6] == ["-m", "workflow_utils.train_digits"]  # the script, a module of the package
         assert command[-2:] == ["--out", str(tmp_path)]
         return bench.subprocess.CompletedProcess(command, 0, stdout=printed, stderr="")
 

@@ -75,3 +75,14 @@ def test_each_public_helper_names_the_lesson_that_writes_it_by_hand(name, obj):
     )
     for notebook, heading in links:
         assert heading in _headings(notebook), f"{name}: {notebook} has no section {heading!r}"
+
+
+def test_the_training_script_module_names_its_lesson():
+    """workflow_utils.train_digits, the script 08 runs (a module, so an installed package carries it), links back."""
+    from workflow_utils import train_digits
+
+    assert Path(train_digits.__file__).parent == Path(workflow_utils.__file__).parent  # scanned above with the package
+    links = BACKLINK.findall(" ".join((train_digits.__doc__ or "").split()))
+    assert ("08_scaling_up", "1. From notebook to script") in links
+    for notebook, heading in links:
+        assert heading in _headings(notebook), f"train_digits: {notebook} has no section {heading!r}"

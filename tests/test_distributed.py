@@ -287,7 +287,7 @@ def _teardown_worker(rank: int, folder: str, port: int) -> None:
     device = distributed.setup("gloo")
     running = _gloo_threads()
     torch.manual_seed(42)
-    model = nn.parallel.DistributedDataParallel(DigitsCNN().to(device))  # as scripts/train_digits.py builds it
+    model = nn.parallel.DistributedDataParallel(DigitsCNN().to(device))  # as workflow_utils.train_digits builds it
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     X, y = tiny_dataset(8)[list(range(4 * rank, 4 * rank + 4))]
     nn.functional.cross_entropy(model(X), y).backward()  # the all-reduce of the gradients
@@ -327,25 +327,43 @@ def _verdict(exercise, *answer) -> tuple[bool, str]:
 
 
 def test_ex08_q1_torchrun_command():
-    good = "torchrun --nproc_per_node=4 scripts/train_digits.py --epochs 10 --batch-size 128"
+    good = "torchrun --nproc_per_node=4 -m workflow_utils.train_digits --epochs 10 --batch-size 128"
     assert _verdict(ex08.q1, good)[0]
     assert _verdict(
         ex08.q1,
-        "python -m torch.distributed.run --nproc_per_node 4 scripts/train_digits.py --epochs 10 --batch-size 128",
+        "python -m torch.distributed.run --nproc_per_node 4 -m workflow_utils.train_digits --epochs 10 --batch-size 128",
     )[0]
+    assert _verdict(ex08.q1, good.replace(" -m ", " --module "))[0]  # torchrun's long spelling of -m
+    # the module's own file runs it too (from the repository's root)
+    assert _verdict(ex08.q1, good.replace("-m workflow_utils.train_digits", "workflow_utils/train_digits.py"))[0]
     assert "not attempted" in _verdict(ex08.q1, None)[1]
-    assert (
-        "before the script name"
-        in _verdict(ex08.q1, "torchrun scripts/train_digits.py --nproc_per_node=4 --epochs 10 --batch-size 128")[1]
-    )
+    flags_last = "torchrun -m workflow_utils.train_digits --nproc_per_node=4 --epochs 10 --batch-size 128"
+    assert "flags go before the script" in _verdict(ex08.q1, flags_last)[1]
     assert "global batch" in _verdict(ex08.q1, good.replace("128", "32"))[1]
     assert (
         "start the command with torchrun"
-        in _verdict(ex08.q1, "python scripts/train_digits.py --epochs 10 --batch-size 128")[1]
+        in _verdict(ex08.q1, "python -m workflow_utils.train_digits --epochs 10 --batch-size 128")[1]
     )
     assert "--epochs 10" in _verdict(ex08.q1, good.replace("10", "20"))[1]
     assert "does not accept" in _verdict(ex08.q1, good + " --workers 2")[1]
     assert "one string" in _verdict(ex08.q1, good.split())[1]
+    # the MLP is not the task's model, and 2 machines of 4 processes are 8 processes
+    assert "leave --model out" in _verdict(ex08.q1, good + " --model mlp")[1]
+    assert _verdict(ex08.q1, good + " --model cnn")[0]  # the default, spelled out
+    assert "leave --nnodes out" in _verdict(ex08.q1, good.replace("torchrun ", "torchrun --nnodes=2 "))[1]
+    assert _verdict(ex08.q1, good.replace("torchrun ", "torchrun --nnodes=1 --standalone "))[0]
+
+
+def test_ex08_q1_names_the_module_when_the_script_is_named_otherwise():
+    moved = "torchrun --nproc_per_node=4 scripts/train_digits.py --epochs 10 --batch-size 128"  # where it was before
+    ok, out = _verdict(ex08.q1, moved)
+    assert not ok and "a module of the package, so name it with -m" in out
+    ok, out = _verdict(ex08.q1, moved.replace("scripts/train_digits.py", "workflow_utils.train_digits"))
+    assert not ok and "runs a module only with -m before its name" in out
+    ok, out = _verdict(ex08.q1, moved.replace("scripts/train_digits.py", "-m train_digits"))
+    assert not ok and "-m workflow_utils.train_digits (you wrote -m train_digits)" in out
+    ok, out = _verdict(ex08.q1, moved.replace("scripts/train_digits.py", "train.py"))
+    assert not ok and "comes the script: torchrun --nproc_per_node=4 -m workflow_utils.train_digits" in out
 
 
 def test_ex08_q2_shares():

@@ -76,7 +76,7 @@ def test_notebook_00_shows_the_same_lines():
     (cell,) = [c for c in cells if "check_environment()" in "".join(c["source"])]
     stored = "".join(cell["outputs"][0]["text"]).splitlines()
     assert stored[:-2] == [f"[OK] {name} >= {minimum}" for name, minimum in required_packages().items()]
-    assert stored[0] == "[OK] torch >= 2.8" and len(stored) == 11
+    assert stored[0] == "[OK] torch >= 2.8" and len(stored) == 12
     assert stored[-2].startswith("[INFO] running on: ") and stored[-1].startswith("[INFO] CPU math kernels: ")
 
 
@@ -161,6 +161,24 @@ def test_lock_notes_name_each_difference(tmp_path):
         f"[NOTE] torch {metadata.version('torch')} is installed, the lock has 0.0.1: printed numbers may differ "
         "in the last printed digit (`make install` installs the lock)"
     ]
+
+
+def test_a_local_build_label_is_not_a_difference_and_hosted_runtimes_get_one_line(tmp_path, monkeypatch):
+    lock = tmp_path / "requirements.txt"
+    lock.write_text(LOCK_TEXT.replace("NUMPY", "0.0.2"), encoding="utf-8")
+    installed = {"torch": "0.0.1+cpu", "numpy": "2.0.0"}  # the CPU-only build of the locked torch; another numpy
+    monkeypatch.setattr(env_check.metadata, "version", lambda name: installed[name])
+    assert lock_notes(["torch", "numpy"], locked_versions(lock)) == [
+        "[NOTE] numpy 2.0.0 is installed, the lock has 0.0.2: printed numbers may differ in the last printed digit "
+        "(`make install` installs the lock)"
+    ]
+    installed["torch"] = "0.0.3"
+    for where in ("Colab", "Kaggle"):  # no `make install` there: the runtime keeps its own versions
+        assert lock_notes(["torch", "numpy"], locked_versions(lock), where) == [
+            f"[NOTE] 2 of these packages are not the lock's versions, as expected on {where}, which keeps its own: "
+            "printed numbers may differ in the last printed digit"
+        ]
+    assert len(lock_notes(["torch", "numpy"], locked_versions(lock), "CI")) == 2
 
 
 def test_the_course_environment_matches_the_lock_or_says_so(capsys):

@@ -1069,7 +1069,7 @@ def test_the_readme_counts_the_exercises():
 def test_ex08_q1_accepts_the_makefiles_form_and_a_path_to_torchrun(capsys):
     from workflow_utils.exercises import ex08
 
-    rest = "--nproc_per_node=4 scripts/train_digits.py --epochs 10 --batch-size 128"
+    rest = "--nproc_per_node=4 -m workflow_utils.train_digits --epochs 10 --batch-size 128"
     for command in (f"OMP_NUM_THREADS=1 torchrun {rest}", f".venv/bin/torchrun {rest}", f".venv/bin/python -m torch.distributed.run {rest}"):  # fmt: skip
         assert verdict(ex08.q1, command, capsys=capsys)[0], command
     assert "start the command with torchrun" in verdict(ex08.q1, f"OMP_NUM_THREADS=1 python {rest}", capsys=capsys)[1]

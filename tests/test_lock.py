@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
 
 import pytest
+from make_tool import need_make
 from packaging.markers import default_environment
 from packaging.requirements import Requirement
 
@@ -48,6 +48,13 @@ def test_the_lock_is_written_by_make_lock_with_hashes():
     assert len(blocks) > 100
     unhashed = [name for name, lines in blocks if not any(line.strip().startswith("--hash=sha256:") for line in lines)]
     assert unhashed == []
+
+
+def test_the_package_carries_the_locks_pins():
+    """env_check compares against workflow_utils/locked.txt, which `make lock` writes from the lock: the same pins."""
+    carried = (REPO / "workflow_utils" / "locked.txt").read_text(encoding="utf-8")
+    assert carried == lock_tools.pinned(LOCK), "workflow_utils/locked.txt is not the lock's pins: run `make lock`"
+    assert "make lock" in carried.partition("\n")[0]  # env_check reads only a file that says it is ours
 
 
 def test_every_pyproject_requirement_is_locked_within_its_range():
@@ -105,7 +112,7 @@ def test_pins_reads_the_versions_torch_cpu_installs():
 def make_dry_run(*args: str) -> subprocess.CompletedProcess:
     """`make -n install` with an empty stamp, so the recipe is printed, not run."""
     return subprocess.run(
-        ["make", "--no-print-directory", "-n", "-B", "install", "VENV=/nonexistent-venv", *args],
+        [need_make(), "--no-print-directory", "-n", "-B", "install", "VENV=/nonexistent-venv", *args],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -133,7 +140,7 @@ def test_make_install_torch_cpu_takes_the_cpu_build_at_the_locked_versions():
 
 def test_make_install_refuses_an_unknown_torch_choice():
     result = subprocess.run(
-        ["make", "--no-print-directory", "-B", "install", "VENV=/nonexistent-venv", "TORCH=cuda12", "PYTHON=true"],
+        [need_make(), "--no-print-directory", "-B", "install", "VENV=/nonexistent-venv", "TORCH=cuda12", "PYTHON=true"],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -175,7 +182,7 @@ def test_keep_keeps_a_matrix_environment(matrix_in, monkeypatch):
 def _make_install(tmp_path, python, **env):
     return subprocess.run(
         [
-            "make",
+            need_make(),
             "--no-print-directory",
             "install",
             f"VENV={tmp_path / 'venv'}",
@@ -193,16 +200,14 @@ def _make_install(tmp_path, python, **env):
 OLD_PYTHON = next((p for p in Path.home().glob(".pyenv/versions/3.9*/bin/python")), None)
 
 
-@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 @pytest.mark.skipif(OLD_PYTHON is None, reason="needs a Python 3.9 (pyenv) to try")
 def test_make_install_refuses_a_python_outside_the_range_before_creating_anything(tmp_path):
     result = _make_install(tmp_path, OLD_PYTHON)
     assert result.returncode != 0
-    assert "needs Python 3.10 to 3.13" in result.stdout and "make install PYTHON=python3.11" in result.stdout
+    assert "needs Python 3.11 to 3.13" in result.stdout and "make install PYTHON=python3.11" in result.stdout
     assert not (tmp_path / "venv").exists()
 
 
-@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 def test_a_failed_install_leaves_no_venv_for_the_next_run_to_reuse(tmp_path):
     lock = tmp_path / "broken-lock.txt"
     lock.write_text("surely-not-a-real-package-name==0.0.1\n")
@@ -212,6 +217,21 @@ def test_a_failed_install_leaves_no_venv_for_the_next_run_to_reuse(tmp_path):
     assert result.returncode != 0
     assert f"removed {tmp_path / 'venv'}, so the next run starts clean" in result.stdout
     assert not (tmp_path / "venv").exists()
+
+
+PYTHON_310 = next((p for p in Path.home().glob(".pyenv/versions/3.10*/bin/python")), None)
+
+
+@pytest.mark.skipif(PYTHON_310 is None, reason="needs a Python 3.10 (pyenv) to try")
+def test_python_310_is_refused_because_the_lock_needs_311():
+    """pyproject allows 3.10 for the package alone, but the lock's numpy and IPython need 3.11: pip would fail
+    after minutes of downloads, so the guard refuses 3.10 first, in one line."""
+    result = subprocess.run(
+        [str(PYTHON_310), str(REPO / "scripts" / "check_python.py")], capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert "needs Python 3.11 to 3.13" in result.stdout and len(result.stdout.splitlines()) == 1
+    assert "python_full_version < '3.11'" not in LOCK, "the lock now has lines for 3.10: let the guard take it"
 
 
 @pytest.mark.skipif(OLD_PYTHON is None, reason="needs a Python 3.9 (pyenv) to try")

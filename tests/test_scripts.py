@@ -1,9 +1,8 @@
-"""scripts/train_digits.py from a shell: one process, two under torchrun with the network blocked, and make train-ddp."""
+"""workflow_utils.train_digits from a shell: one process, two under torchrun with the network blocked, and make train-ddp."""
 
 from __future__ import annotations
 
 import csv
-import importlib.util
 import os
 import re
 import shutil
@@ -13,7 +12,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from make_tool import need_make
 
+from workflow_utils import train_digits
 from workflow_utils.checkpoint import load_model, safe_load
 from workflow_utils.data import load_digits_data
 from workflow_utils.distributed import DistributedBatches
@@ -21,13 +22,9 @@ from workflow_utils.engine import History, digits_recipe, train_step
 from workflow_utils.models import DigitsMLP
 
 ROOT = Path(__file__).resolve().parents[1]
-SCRIPT = ROOT / "scripts" / "train_digits.py"
+MODULE = ["-m", "workflow_utils.train_digits"]  # as `python -m` and `torchrun -m` take it
 NETBLOCK = ROOT / "tests" / "robustness" / "netblock_sitecustomize.py"
 TEST_LINE = re.compile(r"test accuracy: (0\.\d{4}|1\.0000) \((\d+)/270\)")
-
-_spec = importlib.util.spec_from_file_location("train_digits", SCRIPT)
-train_digits = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(train_digits)
 
 
 @pytest.fixture(scope="module")
@@ -63,11 +60,11 @@ def run(command: list[str], env: dict[str, str], cwd: Path) -> str:
         (["--epochs", "0"], r"--epochs must be a positive int, got 0; try --epochs 20\."),
         (["--batch-size", "-1"], r"--batch-size must be a positive int, got -1; try --batch-size 64\."),
         (["--lr", "0"], r"--lr must be a positive number, got 0.0; try --lr 2e-3\."),
-        (["--out", "SCRIPT"], r"--out .* is a file; pass a folder"),
+        (["--out", "A_FILE"], r"--out .* is a file; pass a folder"),
     ],
 )
 def test_flags_that_cannot_train_are_refused_in_one_line(flags, message):
-    flags = [str(SCRIPT) if f == "SCRIPT" else f for f in flags]
+    flags = [train_digits.__file__ if f == "A_FILE" else f for f in flags]
     with pytest.raises(SystemExit, match=message):
         train_digits.check_args(train_digits.build_parser().parse_args(flags))
 
@@ -116,15 +113,40 @@ def test_epoch_records_write_a_row_the_best_and_the_last_checkpoint(tmp_path):
 def test_two_runs_never_share_an_out_folder(tmp_path):
     out = tmp_path / "run"
     first, _ = train_digits.claim_out_folder(out)  # a run writing into out holds its lock
+    assert (out / ".lock").read_text() == ""  # the lock file holds nothing; .job names the writer
+    assert (out / ".job").read_text().strip() == train_digits.this_job()
     with pytest.raises(SystemExit, match=r"^--out .*run is being written by another run right now; pass another"):
         train_digits.claim_out_folder(out)
     (out / "metrics.csv").write_text("epoch\n")
-    first.close()  # that run ended; its files stay
+    train_digits.release_out_folder(first)  # that run ended; its files stay, its lock file goes
+    assert sorted(p.name for p in out.iterdir()) == [".job", "metrics.csv"]
     with pytest.raises(SystemExit, match=r"^--out .*run already holds a run \(metrics.csv\); pass a new folder"):
         train_digits.claim_out_folder(out)
+    assert sorted(p.name for p in out.iterdir()) == [".job", "metrics.csv"]  # the refusal left nothing behind
     lock, resume_from = train_digits.claim_out_folder(tmp_path / "empty")  # a new folder is fine
-    assert resume_from is None and (tmp_path / "empty" / ".lock").read_text().strip() == train_digits.this_job()
-    lock.close()
+    assert resume_from is None and (tmp_path / "empty" / ".job").read_text().strip() == train_digits.this_job()
+    train_digits.release_out_folder(lock)
+
+
+def test_a_restarted_job_resumes_its_own_folder_and_no_other(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    lock, _ = train_digits.claim_out_folder(out)
+    (out / "metrics.csv").write_text("epoch\n0\n")
+    (out / "last.pth").write_bytes(b"")
+    lock.release()  # the job's processes died (killed): the lock is gone, the lock file stays on Linux and macOS
+    monkeypatch.setenv("TORCHELASTIC_RESTART_COUNT", "1")  # torchrun started the job again
+    lock, resume_from = train_digits.claim_out_folder(out)  # the same launch (.job names it): let in
+    assert resume_from == out / "last.pth"
+    with pytest.raises(SystemExit, match=r"being written by another run right now"):
+        train_digits.claim_out_folder(out)  # while it writes, even a restart of it is kept out
+    lock.release()
+    (out / ".job").write_text("another-host:12345:\n")  # another launch wrote this folder
+    with pytest.raises(SystemExit, match=r"already holds a run \(last.pth, metrics.csv\)"):
+        train_digits.claim_out_folder(out)  # a restart of another job is refused like a new run
+    monkeypatch.setenv("TORCHELASTIC_RESTART_COUNT", "0")
+    (out / ".job").write_text(train_digits.this_job() + "\n")
+    with pytest.raises(SystemExit, match=r"already holds a run"):
+        train_digits.claim_out_folder(out)  # the same launch's first attempt never resumes: it is a new run
 
 
 # --- whole runs, as from a shell ---------------------------------------------------------------------
@@ -132,14 +154,14 @@ def test_two_runs_never_share_an_out_folder(tmp_path):
 
 def test_one_process_prints_07s_lines_and_writes_its_files(digits_root, offline_env, tmp_path):
     out = tmp_path / "run"
-    command = [sys.executable, str(SCRIPT), "--epochs", "2", "--model", "mlp", "--print-every", "1"]
+    command = [sys.executable, *MODULE, "--epochs", "2", "--model", "mlp", "--print-every", "1"]
     printed = run([*command, "--data", str(digits_root), "--out", str(out)], offline_env, tmp_path).splitlines()
     assert printed[0] == "1 process: 1257 training images per epoch, batches of 64"
     assert printed[1].startswith("(train: mean over the epoch's batches, each before its step")  # fit's legend
     assert [line[:9] for line in printed[2:4]] == ["epoch   0", "epoch   1"]
     assert printed[4].startswith("best epoch 1: val accuracy 0.")
     assert TEST_LINE.fullmatch(printed[-1]), printed[-1]
-    assert sorted(p.name for p in out.iterdir()) == [".lock", "best.pth", "last.pth", "metrics.csv"]
+    assert sorted(p.name for p in out.iterdir()) == [".job", "best.pth", "last.pth", "metrics.csv"]  # lock file gone
     assert [row["epoch"] for row in csv.DictReader((out / "metrics.csv").open())] == ["0", "1"]
     load_model(DigitsMLP(), out / "best.pth")  # the plain model's keys
     again = subprocess.run(command + ["--data", str(digits_root), "--out", str(out)], capture_output=True, text=True,
@@ -164,7 +186,7 @@ def _one_process_first_step(digits_root: Path, epochs: int) -> tuple[dict, dict]
 
 def test_two_processes_under_torchrun_offline_match_one_process(digits_root, offline_env, tmp_path):
     out = tmp_path / "ddp"
-    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", str(SCRIPT)]
+    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", *MODULE]
     flags = ["--epochs", "1", "--model", "mlp", "--save-first-step", "--data", str(digits_root), "--out", str(out)]
     printed = run([*launch, *flags], offline_env, tmp_path).splitlines()
     assert (
@@ -173,7 +195,7 @@ def test_two_processes_under_torchrun_offline_match_one_process(digits_root, off
     )
     assert sum(line.startswith("epoch") for line in printed) == 1  # rank 0 alone prints
     assert TEST_LINE.fullmatch(printed[-1]) and sum(bool(TEST_LINE.match(line)) for line in printed) == 1
-    assert sorted(p.name for p in out.iterdir()) == [".lock", "best.pth", "first_step.pth", "last.pth", "metrics.csv"]
+    assert sorted(p.name for p in out.iterdir()) == [".job", "best.pth", "first_step.pth", "last.pth", "metrics.csv"]
     ddp = safe_load(out / "first_step.pth")
     weights, grads = _one_process_first_step(digits_root, epochs=1)
     for name, grad in grads.items():  # averaged over the two halves, not summed
@@ -184,16 +206,16 @@ def test_two_processes_under_torchrun_offline_match_one_process(digits_root, off
 
 def test_make_train_ddp_runs_two_processes_with_torchrun():
     dry_run = subprocess.run(
-        ["make", "--no-print-directory", "-n", "train-ddp"], capture_output=True, text=True, cwd=ROOT
+        [need_make(), "--no-print-directory", "-n", "train-ddp"], capture_output=True, text=True, cwd=ROOT
     )
     assert dry_run.returncode == 0, dry_run.stderr
     command = dry_run.stdout.strip().splitlines()[-1]
-    assert "OMP_NUM_THREADS=1" in command and "torchrun --nproc_per_node=2 scripts/train_digits.py" in command
+    assert "OMP_NUM_THREADS=1" in command and "torchrun --nproc_per_node=2 -m workflow_utils.train_digits" in command
 
 
 def test_make_train_multinode_runs_two_launches_as_two_nodes():
     dry_run = subprocess.run(
-        ["make", "--no-print-directory", "-n", "-o", ".venv/.installed", "train-multinode"],
+        [need_make(), "--no-print-directory", "-n", "-o", ".venv/.installed", "train-multinode"],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -202,4 +224,4 @@ def test_make_train_multinode_runs_two_launches_as_two_nodes():
     recipe = dry_run.stdout
     assert "for node in node-a node-b" in recipe and "cd $dir/$node" in recipe  # each in its own folder
     assert "torchrun --nnodes=2 --nproc_per_node=1" in recipe and "--rdzv-backend=c10d" in recipe
-    assert "--rdzv-endpoint=127.0.0.1:" in recipe and "scripts/train_digits.py" in recipe
+    assert "--rdzv-endpoint=127.0.0.1:" in recipe and "-m workflow_utils.train_digits" in recipe

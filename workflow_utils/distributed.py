@@ -60,7 +60,7 @@ def setup(backend: str | None = None, join_timeout_s: float = 30.0) -> torch.dev
     ``backend`` defaults to NCCL when every process of this machine has a GPU, else gloo on the CPU.
     Raises RuntimeError in one line when the other processes have not all arrived within
     ``join_timeout_s`` seconds, or when ``MASTER_PORT`` is taken by another program.
-    The script that uses it: scripts/train_digits.py, run in 08_scaling_up, "3. Two processes".
+    The script that uses it: workflow_utils.train_digits, run in 08_scaling_up, "3. Two processes".
     """
     if not launched_by_torchrun():
         missing = [name for name in TORCHRUN_VARIABLES if name not in os.environ]

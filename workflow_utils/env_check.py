@@ -6,8 +6,8 @@ here: it is read from the installed package's metadata, i.e. from ``dependencies
 itself, is not listed. Each package is also looked up as Python would import it, so a student's
 own ``tqdm.py`` that hides the installed ``tqdm`` is a failure, not an ``[OK]``.
 
-When the repository's lock (``requirements.txt``, written by ``make lock``) sits beside the package,
-a ``[NOTE]`` line follows for each listed package whose installed version differs from the lock's:
+The package carries the lock's pins (``locked.txt``, written by ``make lock`` from
+``requirements.txt``), so on a laptop or a hosted runtime alike a ``[NOTE]`` line follows for each listed package whose installed version differs from the lock's:
 the notebooks' stored outputs were made with the lock, so printed numbers may differ in the last
 digit. An ``[INFO]`` line says where this runs (Colab, Kaggle, CI or local), the OS, Python, PyTorch's
 version and the accelerator, for a bug report; a last ``[INFO]`` line names the CPU math kernels
@@ -30,7 +30,7 @@ PACKAGE = "workflow_utils"
 NOT_LISTED = {"packaging"}  # env_check imports it itself: were it missing, this module could not run
 # The name `import` uses, where it is not the distribution's name.
 IMPORT_NAMES = {"scikit-learn": "sklearn", "pillow": "PIL"}
-LOCK = Path(__file__).resolve().parents[1] / "requirements.txt"
+LOCK = Path(__file__).with_name("locked.txt")  # the lock's pins, carried by the package
 LOCK_PIN = re.compile(r"^[A-Za-z0-9][\w.-]*==")
 
 
@@ -97,7 +97,7 @@ def shadowing_file(name: str) -> str | None:
 
 
 def locked_versions(lock: Path | None = None) -> dict[str, str]:
-    """Return {distribution: version} pinned by the lock (default: the repository's), or {} without one."""
+    """Return {distribution: version} pinned by the lock (default: the package's copy), or {} without one."""
     try:
         text = (LOCK if lock is None else lock).read_text(encoding="utf-8")
     except OSError:
@@ -113,21 +113,39 @@ def locked_versions(lock: Path | None = None) -> dict[str, str]:
     return pinned
 
 
-def lock_notes(names: list[str], locked: dict[str, str]) -> list[str]:
-    """One ``[NOTE]`` line per package whose installed version is not the lock's."""
-    notes = []
+def lock_notes(names: list[str], locked: dict[str, str], where: str = "local") -> list[str]:
+    """``[NOTE]`` lines for the packages whose installed release is not the lock's: one per package, each
+    naming `make install`; on Colab or Kaggle, which keep their own versions, one line that says so.
+
+    A local build label is not a difference: PyTorch's CPU-only build of the locked 2.15.0 is "2.15.0+cpu".
+    """
+    differ = []
     for name in names:
         pinned = locked.get(name.lower())
         try:
             installed = metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
-        if pinned is not None and installed != pinned:
-            notes.append(
-                f"[NOTE] {name} {installed} is installed, the lock has {pinned}: printed numbers "
-                "may differ in the last printed digit (`make install` installs the lock)"
-            )
-    return notes
+        if pinned is not None and _release(installed) != _release(pinned):
+            differ.append((name, installed, pinned))
+    if differ and where in ("Colab", "Kaggle"):
+        return [
+            f"[NOTE] {len(differ)} of these packages are not the lock's versions, as expected on {where}, which "
+            "keeps its own: printed numbers may differ in the last printed digit"
+        ]
+    return [
+        f"[NOTE] {name} {installed} is installed, the lock has {pinned}: printed numbers "
+        "may differ in the last printed digit (`make install` installs the lock)"
+        for name, installed, pinned in differ
+    ]
+
+
+def _release(version: str) -> str:
+    """The version without a local build label ("2.15.0+cpu" -> "2.15.0")."""
+    try:
+        return Version(version).public
+    except InvalidVersion:
+        return version
 
 
 def where_running(environ=None) -> str:
@@ -203,7 +221,7 @@ def check_environment(required: dict[str, str] | None = None) -> bool:
     results = [check_package(name, minimum) for name, minimum in required.items()]
     for _, line in results:
         print(line)
-    for line in lock_notes(list(required), locked_versions()):
+    for line in lock_notes(list(required), locked_versions(), where_running()):
         print(line)
     print(platform_line())
     print(kernels_line())

@@ -1,4 +1,4 @@
-"""scripts/train_digits.py as real jobs: a worker killed and restarted by torchrun, and two launches as two nodes.
+"""workflow_utils.train_digits as real jobs: a worker killed and restarted by torchrun, and two launches as two nodes.
 
 Each compares with an uninterrupted two-process run on one machine: the same final weights, the same
 metrics.csv epochs and the same test accuracy. About a minute each on a 2-core laptop, so they run
@@ -20,8 +20,7 @@ import torch
 from workflow_utils.checkpoint import safe_load
 from workflow_utils.data import load_digits_data
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "scripts" / "train_digits.py"
+MODULE = ["-m", "workflow_utils.train_digits"]  # as `python -m` and `torchrun -m` take it
 FLAGS = ["--epochs", "4", "--model", "mlp", "--print-every", "1"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
@@ -62,7 +61,7 @@ def data_root(tmp_path_factory) -> Path:
 def uninterrupted(tmp_path_factory, data_root) -> tuple[Path, list[str]]:
     """Two processes on this machine, four epochs, nothing killed: the reference."""
     out = tmp_path_factory.mktemp("uninterrupted") / "run"
-    command = [*torchrun("--nproc_per_node=2"), str(SCRIPT), *FLAGS, "--data", str(data_root), "--out", str(out)]
+    command = [*torchrun("--nproc_per_node=2"), *MODULE, *FLAGS, "--data", str(data_root), "--out", str(out)]
     printed = finished(subprocess.run(command, capture_output=True, text=True, env=ENV, timeout=600))
     return out, printed.splitlines()
 
@@ -71,9 +70,9 @@ def test_a_worker_killed_after_epoch_2_restarts_and_ends_with_the_same_weights(u
     reference, reference_lines = uninterrupted
     out = tmp_path / "run"
     launch = torchrun("--nproc_per_node=2", "--max-restarts=1")
-    command = [*launch, str(SCRIPT), *FLAGS, "--data", str(data_root), "--out", str(out), "--simulate-failure", "2"]
+    command = [*launch, *MODULE, *FLAGS, "--data", str(data_root), "--out", str(out), "--simulate-failure", "2"]
     printed = finished(subprocess.run(command, capture_output=True, text=True, env=ENV, timeout=600)).splitlines()
-    assert "simulated failure: process 1 killed after epoch 2" in printed  # SIGKILL, then torchrun's restart
+    assert "simulated failure: process 1 killed after epoch 2" in printed  # killed, then restarted by torchrun
     assert "restart 1: resuming at epoch 3 from last.pth" in printed
     assert epochs_logged(out) == epochs_logged(reference) == ["0", "1", "2", "3"]  # none twice, none missing
     assert same_weights(out / "last.pth", reference / "last.pth")
@@ -100,7 +99,7 @@ def test_two_launches_as_two_nodes_match_one_machine_and_say_who_writes(uninterr
     jobs = []
     for folder in folders:
         folder.mkdir()
-        command = [*torchrun(*rendezvous), str(SCRIPT), *FLAGS, "--data", str(data_root), "--out", "run"]
+        command = [*torchrun(*rendezvous), *MODULE, *FLAGS, "--data", str(data_root), "--out", "run"]
         jobs.append(
             subprocess.Popen(command, cwd=folder, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         )
@@ -112,7 +111,7 @@ def test_two_launches_as_two_nodes_match_one_machine_and_say_who_writes(uninterr
     assert printed[other] == [
         f"node 1 of 2: writes nothing; node 0 (host {socket.gethostname()}) writes the results into {written_to} there"
     ]
-    assert sorted(p.name for p in written_to.iterdir()) == [".lock", "best.pth", "last.pth", "metrics.csv"]
+    assert sorted(p.name for p in written_to.iterdir()) == [".job", "best.pth", "last.pth", "metrics.csv"]
     assert not (folders[other] / "run").exists()
     assert printed[writer][1:] == reference_lines  # bit for bit the one-machine run, line for line
 
@@ -124,7 +123,7 @@ def test_amp_and_compile_train_and_save_the_plain_models_weights(data_root, tmp_
 
     for flag in ("--amp", "--compile"):
         out = tmp_path / flag.strip("-")
-        command = [sys.executable, str(SCRIPT), "--epochs", "2", "--model", "mlp", flag]
+        command = [sys.executable, *MODULE, "--epochs", "2", "--model", "mlp", flag]
         command += ["--data", str(data_root), "--out", str(out)]
         printed = finished(subprocess.run(command, capture_output=True, text=True, env=ENV, timeout=600))
         accuracy = float(printed.splitlines()[-1].split()[2])

@@ -65,6 +65,13 @@ def assert_shown_at_drawn_size(image: dict, what: str) -> None:
     )
 
 
+# Code cells JupyterLab does not trust in the open notebook: their widgets and HTML are not shown.
+UNTRUSTED_JS = """
+const cells = window.jupyterapp.shell.currentWidget.content.widgets;
+return cells.filter(c => c.model.type === 'code' && !c.model.trusted).length;
+"""
+
+
 def cell_images(lab: uikit.LabPage, source: str) -> list[dict]:
     """The images in the outputs of the cell whose source contains ``source``."""
     index = lab.find_cell(source)
@@ -90,6 +97,8 @@ def test_notebook_opens_clean_and_runs_all_without_errors(lab, name):
     assert "Jupyter news" not in lab.page_text(), (
         "JupyterLab asks about Jupyter news (lab-settings/overrides.json not applied)"
     )
+    untrusted = lab.driver.execute_script(UNTRUSTED_JS)
+    assert untrusted == 0, f"{name} opened with {untrusted} untrusted code cells: widgets would show Python text"
     state = lab.run_all()
     uikit.screenshot(lab.driver, f"lab-{_stem(name)}-2-ran")
     assert problems_after_run(state) == []

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import io
 import re
-import runpy
 import shlex
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,8 @@ from torch import nn
 
 from workflow_utils.exercises import Exercise
 
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "train_digits.py"
+# The training script, a module of the package: 08_scaling_up, "1. From notebook to script".
+MODULE = "workflow_utils.train_digits"
 
 
 def _parse(parser: Any, args: list[str]) -> Any:
@@ -42,6 +42,27 @@ def _launcher_args(words: list[str]) -> list[str] | None:
     return None
 
 
+def _launched_script(launch: Any) -> str | None:
+    """None when torchrun's parsed arguments start the training script; otherwise what to fix.
+
+    The taught form is the module (``-m workflow_utils.train_digits``), which works wherever the package is
+    installed; a path to the module's own file (``workflow_utils/train_digits.py``) runs it too.
+    """
+    target = launch.training_script
+    if launch.module:
+        if target == MODULE:
+            return None
+        return f"after -m comes the script's full module name: -m {MODULE} (you wrote -m {target})."
+    path = Path(target)
+    if path.name == "train_digits.py" and path.parent.name == "workflow_utils":
+        return None
+    if target == MODULE:
+        return f"torchrun runs a module only with -m before its name: torchrun --nproc_per_node=4 -m {MODULE} ..."
+    if path.name == "train_digits.py":
+        return f"the script is a module of the package, so name it with -m: torchrun --nproc_per_node=4 -m {MODULE} ..."
+    return f"after torchrun and its own flags comes the script: torchrun --nproc_per_node=4 -m {MODULE} ..."
+
+
 def _torchrun_command(command: Any) -> str | None:
     if not isinstance(command, str):
         return f"write the command as one string, as you would type it in a shell, got {type(command).__name__}."
@@ -55,20 +76,31 @@ def _torchrun_command(command: Any) -> str | None:
     from torch.distributed.run import get_args_parser
 
     launch = _parse(get_args_parser(), launcher_args)
-    if launch is None or not launch.training_script.endswith("train_digits.py"):
+    if launch is None:
+        return f"after torchrun and its own flags comes the script: torchrun --nproc_per_node=4 -m {MODULE} ..."
+    wrong_script = _launched_script(launch)
+    if wrong_script is not None:
+        return wrong_script
+    if str(launch.nnodes) not in ("1", "1:1"):
         return (
-            "after torchrun and its own flags comes the script: torchrun --nproc_per_node=4 scripts/train_digits.py ..."
+            f"--nnodes={launch.nnodes} asks for several machines, each starting its own processes; on one machine "
+            "leave --nnodes out."
         )
     if str(launch.nproc_per_node) != "4":
         if any(arg.startswith("--nproc") for arg in launch.training_script_args):
-            return "torchrun's own flags go before the script name; flags after it go to the script."
+            return f"torchrun's own flags go before the script (-m {MODULE}); flags after it go to the script."
         return (
             f"that starts {launch.nproc_per_node} process(es) per machine; ask torchrun for 4 with --nproc_per_node=4."
         )
-    script = runpy.run_path(str(SCRIPT))
-    args = _parse(script["build_parser"](), launch.training_script_args)
+    from workflow_utils.train_digits import build_parser
+
+    args = _parse(build_parser(), launch.training_script_args)
     if args is None:
         return "the script does not accept those flags; see its --help (--epochs, --batch-size, ...)."
+    if args.model != "cnn":
+        return (
+            f"that trains the {args.model.upper()}; the task asks for the CNN, the script's default: leave --model out."
+        )
     if args.epochs != 10:
         return f"that trains for {args.epochs} epochs; pass --epochs 10."
     if args.batch_size != 128:
@@ -139,8 +171,9 @@ def _averaged_gradients(average_gradients: Any) -> str | None:
 q1 = Exercise(
     "ex08.q1",
     _torchrun_command,
-    "torchrun --nproc_per_node=N scripts/train_digits.py, then the script's own flags; --batch-size is the global batch.",
-    'command = ("torchrun --nproc_per_node=4 scripts/train_digits.py "\n'
+    "torchrun --nproc_per_node=N -m workflow_utils.train_digits, then the script's own flags; "
+    "--batch-size is the global batch.",
+    'command = ("torchrun --nproc_per_node=4 -m workflow_utils.train_digits "\n'
     '           "--epochs 10 --batch-size 128")\nex08.q1.check(command)',
 )
 q2 = Exercise(

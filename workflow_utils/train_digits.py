@@ -1,17 +1,19 @@
 """Train the digits CNN from the shell: the 07_putting_it_all_together pipeline as a script.
 
-    python scripts/train_digits.py                              # one process, as in notebook 07
-    python scripts/train_digits.py --epochs 5 --out runs/quick  # any setting, from the command line
-    torchrun --nproc_per_node=2 scripts/train_digits.py         # two processes (DDP), same global batch
-    torchrun --nproc_per_node=2 --max-restarts=1 scripts/train_digits.py  # a lost worker restarts the job
+A module of the package, so it runs wherever ``workflow_utils`` is installed (Colab included), from any folder:
+
+    python -m workflow_utils.train_digits                              # one process, as in notebook 07
+    python -m workflow_utils.train_digits --epochs 5 --out runs/quick  # any setting, from the command line
+    torchrun --nproc_per_node=2 -m workflow_utils.train_digits         # two processes (DDP), same global batch
+    torchrun --nproc_per_node=2 --max-restarts=1 -m workflow_utils.train_digits  # a lost worker restarts the job
 
 Under torchrun each process trains on its share of every epoch (``DistributedSampler``) and
 ``DistributedDataParallel`` averages the gradients; only rank 0 prints and writes files.
 Writes into ``--out``, which must be new or empty and is locked while the run writes it:
-``metrics.csv`` (one row per epoch), ``best.pth`` (the epoch with the lowest validation loss) and
-``last.pth`` (the last completed epoch; a run that torchrun restarts resumes from it). On several
-machines, every machine prints which one writes the files and where. The last line printed is
-the test accuracy of the best checkpoint.
+``metrics.csv`` (one row per epoch), ``best.pth`` (the epoch with the lowest validation loss),
+``last.pth`` (the last completed epoch; a run that torchrun restarts resumes from it) and ``.job``
+(which launch wrote the folder). On several machines, every machine prints which one writes the
+files and where. The last line printed is the test accuracy of the best checkpoint.
 Written as a notebook in 08_scaling_up, "1. From notebook to script".
 """
 
@@ -19,40 +21,37 @@ from __future__ import annotations
 
 import argparse
 import csv
-import fcntl
 import gc
 import os
 import signal
 import socket
-import sys
 import time
 from pathlib import Path
-from typing import IO
 
 import torch
+from filelock import FileLock, Timeout
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere, installed or not
-
-from workflow_utils import distributed  # noqa: E402
-from workflow_utils.checkpoint import atomic_save, load_model, safe_load, save_checkpoint  # noqa: E402
-from workflow_utils.data import DigitsData, load_digits_data  # noqa: E402
-from workflow_utils.device import get_device, set_seed  # noqa: E402
-from workflow_utils.engine import History, digits_recipe, fit  # noqa: E402
-from workflow_utils.evaluation import accuracy, predict  # noqa: E402
-from workflow_utils.models import DigitsCNN, DigitsMLP  # noqa: E402
+from workflow_utils import distributed
+from workflow_utils.checkpoint import atomic_save, load_model, safe_load, save_checkpoint
+from workflow_utils.data import DigitsData, load_digits_data
+from workflow_utils.device import get_device, set_seed
+from workflow_utils.engine import History, digits_recipe, fit
+from workflow_utils.evaluation import accuracy, predict
+from workflow_utils.models import DigitsCNN, DigitsMLP
 
 MODELS = {"cnn": DigitsCNN, "mlp": DigitsMLP}
 CSV_FIELDS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
-LOCK_FILE = ".lock"  # held locked while a run writes the folder; names the job that wrote it
+LOCK_FILE = ".lock"  # held locked (filelock) while a run writes the folder; empty, removed when the run ends
+JOB_FILE = ".job"  # names the launch that wrote the folder, so a restarted job finds its own folder
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line flags, with 07's settings as defaults."""
     parser = argparse.ArgumentParser(
-        prog="train_digits.py",
+        prog="python -m workflow_utils.train_digits",
         description="Train a digits classifier on one process or, under torchrun, several.",
         formatter_class=lambda prog: argparse.HelpFormatter(prog, width=100),  # the same --help in any terminal
     )
@@ -91,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--simulate-failure",
         type=int,
         metavar="EPOCH",
-        help="to try restarts: the last process kills itself (SIGKILL) after this epoch, first attempt only",
+        help="to try restarts: the last process kills itself (SIGKILL; on Windows, TerminateProcess) after this "
+        "epoch, first attempt only",
     )
     return parser
 
@@ -126,34 +126,45 @@ def this_job() -> str:
     return f"{socket.gethostname()}:{launcher}:{os.environ.get('TORCHELASTIC_RUN_ID', '')}"
 
 
-def claim_out_folder(out: Path) -> tuple[IO, Path | None]:
+def claim_out_folder(out: Path) -> tuple[FileLock, Path | None]:
     """Lock ``out`` for this run (rank 0); return the lock and ``last.pth`` when this job is resuming, else None.
 
     A folder that another run is writing, or that holds an earlier run's files, is refused in one line,
     so two runs never write into one folder. A folder this same torchrun job wrote (the job was
-    restarted after a worker failed) is resumed from its ``last.pth``.
+    restarted after a worker failed: its ``.job`` names this launch) is resumed from its ``last.pth``.
+    The lock (``filelock``: ``flock`` on Linux and macOS, ``LockFileEx`` on Windows) is released
+    when this process ends, however it ends.
     """
     out.mkdir(parents=True, exist_ok=True)
-    lock = (out / LOCK_FILE).open("a+")
+    lock = FileLock(out / LOCK_FILE, timeout=0)  # timeout=0: one try, no waiting
     try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released when this process ends, however it ends
-    except BlockingIOError:
-        lock.close()
+        lock.acquire()
+    except Timeout:
         raise SystemExit(f"--out {out} is being written by another run right now; pass another folder.") from None
-    lock.seek(0)
-    writer, last = lock.read().strip(), out / "last.pth"
+    job, last = out / JOB_FILE, out / "last.pth"
+    writer = job.read_text(encoding="utf-8").strip() if job.is_file() else ""
     if int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) > 0 and writer == this_job():
         return lock, last if last.is_file() else None  # torchrun restarted this job: go on where it stopped
-    earlier = sorted(p.name for p in out.iterdir() if p.name != LOCK_FILE)
+    earlier = sorted(p.name for p in out.iterdir() if p.name not in (LOCK_FILE, JOB_FILE))
     if earlier:
-        lock.close()
+        release_out_folder(lock)
         raise SystemExit(
             f"--out {out} already holds a run ({', '.join(earlier[:4])}); pass a new folder, or delete this one first."
         )
-    lock.truncate(0)
-    lock.write(this_job() + "\n")
-    lock.flush()
+    job.write_text(this_job() + "\n", encoding="utf-8")
     return lock, None
+
+
+def release_out_folder(lock: FileLock) -> None:
+    """Unlock the folder and remove the empty lock file, so a finished run leaves the same files on every system.
+
+    (filelock removes it itself on Windows only.) A run that opened the old lock file meanwhile sees it
+    removed: filelock tries again and, unable to lock it at once, that run stops, saying another run is
+    writing there; a run that starts later finds this run's files and stops. Removing it never lets two runs
+    in. A killed run leaves the empty file behind; the system released its lock, so the next run takes it.
+    """
+    lock.release()
+    Path(lock.lock_file).unlink(missing_ok=True)
 
 
 def shared_from_rank_0(value):
@@ -252,7 +263,8 @@ def fail_after(epoch: int):
         distributed.wait_for_all()  # rank 0 has saved this epoch: the failure comes at a known point
         if distributed.rank() == distributed.world_size() - 1:
             print(f"simulated failure: process {distributed.rank()} killed after epoch {epoch}", flush=True)
-            os.kill(os.getpid(), signal.SIGKILL)
+            # SIGKILL cannot be caught (Linux, macOS); Windows has none, and its SIGTERM ends a process at once
+            os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))
 
     return maybe_fail
 
@@ -339,7 +351,7 @@ def run_training(argv: list[str] | None = None) -> float | None:
         distributed.teardown()
 
 
-def start_or_resume(args: argparse.Namespace) -> tuple[IO | None, dict | None]:
+def start_or_resume(args: argparse.Namespace) -> tuple[FileLock | None, dict | None]:
     """Rank 0 claims ``--out``; every process gets its verdict: a refusal, a fresh start, or the checkpoint to resume."""
     lock, verdict = None, None
     if distributed.is_main_process():
@@ -412,7 +424,7 @@ def train_and_report(args: argparse.Namespace, device: torch.device) -> float | 
     # The others wait for rank 0's test report: leaving the group while it still runs aborts gloo.
     distributed.wait_for_all()
     if lock is not None:
-        lock.close()
+        release_out_folder(lock)
     return test_accuracy
 
 
