@@ -4,6 +4,7 @@ The source folder is the staging copy build_book.py writes (notebooks as readers
 start page and the solutions page). Nothing here may make a page fetch anything from the network.
 """
 
+import re
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -33,6 +34,8 @@ html_title = "PyTorch Workflow"
 html_static_path = [str(HERE / "_static")]
 html_css_files = ["book.css"]
 html_copy_source = False
+# The notebooks define no index entries, so a general index would be an empty page.
+html_use_index = False
 html_show_sourcelink = False
 html_show_sphinx = False
 html_last_updated_fmt = None
@@ -64,14 +67,24 @@ NAMED_SUMMARY = (
 )
 
 
-def name_summaries(app, exception) -> None:
+# A figure is shown at the column's width; a click opens it full size, where a wide one's small text is legible.
+FIGURE = re.compile(r'<img (?!data-full-size)([^>]*?src="([^"]*_images/[^"]+)"[^>]*)>')
+
+
+def full_size_links(text: str) -> str:
+    """Each figure in a link to itself; ``data-full-size`` marks it done (Sphinx keeps unchanged pages)."""
+    return FIGURE.sub(lambda m: f'<a class="full-size-figure" href="{m[2]}"><img data-full-size {m[1]}></a>', text)
+
+
+def after_build(app, exception) -> None:
     if exception is not None or app.builder.format != "html":
         return
     for page in Path(app.outdir).rglob("*.html"):
         text = page.read_text(encoding="utf-8")
-        if SUMMARY in text:
-            page.write_text(text.replace(SUMMARY, NAMED_SUMMARY), encoding="utf-8")
+        changed = full_size_links(text.replace(SUMMARY, NAMED_SUMMARY))
+        if changed != text:
+            page.write_text(changed, encoding="utf-8")
 
 
 def setup(app):
-    app.connect("build-finished", name_summaries)
+    app.connect("build-finished", after_build)

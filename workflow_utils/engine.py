@@ -17,7 +17,7 @@ import contextlib
 import copy
 import dataclasses
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -425,13 +425,33 @@ def _step_epoch_scheduler(scheduler: Scheduler | None, monitored_loss: float) ->
         scheduler.step()
 
 
+# The bar shows how far the run is, not how long it took: a notebook stores what it shows, and times differ.
+BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt}"
+
+
 def _epoch_range(start_epoch: int, epochs: int, progress: bool) -> Iterable[int]:
     epoch_range = range(start_epoch, start_epoch + epochs)
-    if progress:
-        from tqdm.auto import tqdm
+    return _with_progress_bar(epoch_range) if progress else epoch_range
 
-        return tqdm(epoch_range, desc="epochs")
-    return epoch_range
+
+def _with_progress_bar(epochs: range) -> Iterator[int]:
+    """The epochs under a tqdm bar. In Jupyter the bar is a widget; a notebook also stores its text, which is
+    what GitHub, an untrusted notebook or a runtime without the widget shows. tqdm writes that text once, as
+    the bar starts ("0/20"), so it is written again as the loop ends: the stored text is the finished bar."""
+    from tqdm.auto import tqdm
+    from tqdm.notebook import tqdm_notebook
+
+    if not issubclass(tqdm, tqdm_notebook):  # a terminal: tqdm redraws its line on stderr
+        yield from tqdm(epochs, desc="epochs", bar_format=BAR_FORMAT)
+        return
+    from IPython.display import display
+
+    bar = tqdm(epochs, desc="epochs", bar_format=BAR_FORMAT, display=False)
+    shown = display(bar.container, display_id=True)
+    try:
+        yield from bar
+    finally:
+        shown.update(bar.container)
 
 
 def _prepare_epoch(train_data: Data, seed: int | None, epoch: int) -> None:

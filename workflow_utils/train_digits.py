@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The command-line flags, with 07's settings as defaults."""
     parser = argparse.ArgumentParser(
         prog="python -m workflow_utils.train_digits",
+        usage="%(prog)s [options]",  # the options are listed below; one usage line keeps --help to a slide
         description="Train a digits classifier on one process or, under torchrun, several.",
         formatter_class=lambda prog: argparse.HelpFormatter(prog, width=100),  # the same --help in any terminal
     )

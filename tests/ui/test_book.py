@@ -33,7 +33,6 @@ PAGES = [
     "solutions/index.html",
     *(f"solutions/{name}.html" for name in build_book.SOLUTIONS),
     "search.html",
-    "genindex.html",
 ]
 NETWORK = ("http:", "https:", "ws:", "wss:", "ftp:")
 # A4 (210 mm) less book.css's 14 mm side margins, in CSS pixels (96 per inch)
@@ -178,6 +177,37 @@ def test_every_local_link_and_image_resolves(built):
             elif parts.fragment and target.suffix == ".html" and unquote(parts.fragment) not in ids.get(target, set()):
                 broken.append(f"{page.relative_to(built)}: {ref} (no id {parts.fragment!r})")
     assert broken == [], "\n".join(broken)
+
+
+# Blocks of the article that hide text sideways (scroll), with the start of what they hold.
+SIDEWAYS_JS = """
+return [...document.querySelectorAll('.bd-article pre, .bd-article div.highlight, .bd-article div.cell_output')]
+  .filter(el => el.checkVisibility() && el.scrollWidth > el.clientWidth + 1)
+  .map(el => ({text: el.textContent.trim().slice(0, 80), scroll: el.scrollWidth, client: el.clientWidth}));
+"""
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if p != "search.html"])
+def test_no_block_hides_text_sideways_on_a_laptop(book_browser, built, page):
+    """At 1280 px wide, code and printed output wrap: nothing is cut off behind a sideways scroll bar (the
+    end of a long line is often the fix a mistake cell exists to show)."""
+    book_browser.set_window_size(1280, 800)
+    open_page(book_browser, built / page)
+    assert book_browser.execute_script(SIDEWAYS_JS) == [], f"{page}: blocks that scroll sideways"
+
+
+def test_every_figure_opens_full_size_and_there_is_no_empty_index(built):
+    """A figure drawn wider than the column shrinks to fit, so each one is a link to itself at full size;
+    the notebooks define no index entries, so no general-index page (it was empty) is built or linked."""
+    unlinked = []
+    for page in [built / p for p in PAGES]:
+        text = page.read_text(encoding="utf-8")
+        for src in re.findall(r'<img [^>]*?src="([^"]*_images/[^"]+)"', text):
+            if f'<a class="full-size-figure" href="{src}"><img data-full-size ' not in text:
+                unlinked.append(f"{page.relative_to(built)}: {src}")
+        assert "genindex.html" not in text, f"{page.relative_to(built)} links to the empty general index"
+    assert unlinked == []
+    assert not (built / "genindex.html").exists()
 
 
 def test_every_figure_has_alt_text(built):
