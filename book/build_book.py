@@ -229,6 +229,54 @@ def sphinx(builder: str, src: Path, out: Path, doctrees: Path) -> None:
         raise BookError(f"sphinx-build -b {builder} failed (its messages are above)")
 
 
+DOCUMENT = re.compile(r'(?=<span id="document-)')
+HEADING = re.compile(r"<(/?)h([1-6])\b")
+
+
+def _plain(html: str) -> str:
+    """Text of a heading's HTML, without tags and the theme's "#" link."""
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", html.split('<a class="headerlink"')[0])).strip()
+
+
+def for_print(html: str) -> str:
+    """The one-page book as a printed book: a title page, a contents page, and headings at the levels a
+    PDF's bookmarks follow (each lesson an h1, the solutions under their own h1), since Sphinx's one-page
+    build nests every lesson's title below the start page's last section."""
+    chunks = DOCUMENT.split(html)
+    entries = []
+    first = re.search(
+        r'<article class="bd-article">\s*<section id="([^"]+)">\s*(?:<span[^>]*></span>)?<h1>(.*?)</h1>',
+        chunks[0],
+        flags=re.DOTALL,
+    )
+    if first:
+        entries.append((first[1], _plain(first[2])))
+    for i, chunk in enumerate(chunks[1:], start=1):
+        name = re.match(r'<span id="document-([^"]+)"', chunk)[1]
+        levels = [int(level) for _, level in HEADING.findall(chunk)]
+        if not levels:
+            continue
+        top = 2 if name.startswith("solutions/") and name != "solutions/index" else 1
+        shift = levels[0] - top
+        chunks[i] = HEADING.sub(lambda m, shift=shift: f"<{m[1]}h{min(6, max(1, int(m[2]) - shift))}", chunk)
+        heading = re.search(r'<section id="([^"]+)">.*?<h[1-6][^>]*>(.*?)</h[1-6]>', chunks[i], flags=re.DOTALL)
+        if heading and top == 1:
+            entries.append((heading[1], _plain(heading[2])))
+    contents = "".join(f'<li><a href="#{anchor}">{title}</a></li>' for anchor, title in entries)
+    front = (
+        '<div class="print-only print-title"><p class="print-title-name">PyTorch Workflow</p>'
+        '<p class="print-title-sub">An interactive notebook series: data, model, loss and optimizer, training loop, '
+        "evaluation, save and load</p></div>"
+        f'<nav class="print-only print-contents" aria-label="Contents"><h1>Contents</h1><ol>{contents}</ol></nav>'
+    )
+    page = "".join(chunks).replace('<article class="bd-article">', f'<article class="bd-article">{front}', 1)
+    # one line of source per heading: book.css prints headings with white-space: pre-wrap, which keeps the
+    # space where a long title wraps (Chromium's bookmarks otherwise join its lines without one)
+    return re.sub(
+        r"(<h[1-6][^>]*>)(.*?)(</h[1-6]>)", lambda m: m[1] + re.sub(r"\s+", " ", m[2]) + m[3], page, flags=re.DOTALL
+    )
+
+
 def print_pdf(page: Path, pdf: Path) -> None:
     """Print one HTML page to PDF with headless Chromium (A4; margins and breaks from book.css)."""
     if not CHROMIUM.is_file():
@@ -244,7 +292,8 @@ def print_pdf(page: Path, pdf: Path) -> None:
             "--disable-component-update",
             "--disable-dev-shm-usage",
             f"--user-data-dir={profile}",
-            "--no-pdf-header-footer",
+            "--no-pdf-header-footer",  # page numbers come from book.css (@page margin boxes)
+            "--generate-pdf-document-outline",  # bookmarks from the headings
             "--run-all-compositor-stages-before-draw",
             "--virtual-time-budget=20000",
             f"--print-to-pdf={pdf}",
@@ -266,6 +315,8 @@ def build(out: Path, pdf: bool) -> None:
         started = time.monotonic()
         # into the work folder: myst-nb writes a jupyter_execute/ folder next to the output folder
         sphinx("singlehtml", work / "src", work / "print", work / "doctrees-print")
+        page = work / "print" / "index.html"
+        page.write_text(for_print(page.read_text(encoding="utf-8")), encoding="utf-8")
         print_pdf(work / "print" / "index.html", out / PDF_NAME)
         size = (out / PDF_NAME).stat().st_size / 1e6
         print(f"book: {out / PDF_NAME} ({size:.1f} MB, {time.monotonic() - started:.1f} s)")

@@ -338,7 +338,7 @@ def test_pdf_has_every_lesson(pdf):
     import pypdfium2
 
     document = pypdfium2.PdfDocument(str(pdf))
-    starts = [document[i].get_textpage().get_text_range()[:40] for i in range(len(document))]
+    starts = [page_text(document, i)[:40] for i in range(len(document))]
     assert len(document) >= len(build_book.LESSONS) + 1
     numbers = ("00b" if name.startswith("00_") else name[:2] for name in build_book.LESSONS)  # 00b: the primer
     for number in ("00", *numbers):
@@ -353,6 +353,45 @@ def test_pdf_has_every_lesson(pdf):
     uikit.SHOTS.mkdir(parents=True, exist_ok=True)
     document[lesson + 1].render(scale=1.5).to_pil().save(uikit.SHOTS / "book-pdf-page.png")
     print(f"{pdf.name}: {len(document)} pages, {pdf.stat().st_size / 1e6:.1f} MB")
+
+
+def page_text(document, index: int) -> str:
+    """A PDF page's text without its page number (book.css prints it at the foot; pdfium reads it first)."""
+    text = document[index].get_textpage().get_text_range()
+    number, _, rest = text.partition("\r\n")
+    return rest if number == str(index + 1) else text
+
+
+def test_pdf_is_a_book_with_title_contents_bookmarks_and_page_numbers(pdf):
+    """A title page, a contents page naming every lesson, a bookmark per lesson (its sections below it) and
+    the page number at the foot of every page after the title."""
+    import pypdfium2
+
+    document = pypdfium2.PdfDocument(str(pdf))
+    titles = [" ".join(t.split()) for t in build_book_titles()]
+    assert page_text(document, 0).startswith("PyTorch Workflow"), "no title page"
+    contents = " ".join(page_text(document, 1).split())
+    assert contents.startswith("Contents") and all(title in contents for title in titles), contents[:300]
+    outline = [(mark.level, " ".join(mark.get_title().split())) for mark in document.get_toc()]
+    assert [title for level, title in outline if level == 0] == ["Contents", *titles, "Solutions"]
+    assert sum(level == 1 for level, _ in outline) > 2 * len(titles), "the lessons' sections are not bookmarked"
+    unnumbered = [
+        i + 1
+        for i in range(1, len(document))
+        if document[i].get_textpage().get_text_range().partition("\r\n")[0] != str(i + 1)
+    ]
+    assert unnumbered == [], f"pages without their number: {unnumbered[:10]}"
+
+
+def build_book_titles() -> list[str]:
+    """Each lesson's title as its first cell gives it (00 first), without Markdown's backticks."""
+    import nbformat
+
+    titles = []
+    for name in ["00_start_here", *build_book.LESSONS]:
+        first = nbformat.read(uikit.ROOT / "notebooks" / f"{name}.ipynb", as_version=4).cells[0].source
+        titles.append(first.splitlines()[0].lstrip("# ").replace("`", ""))
+    return titles
 
 
 def test_printed_code_is_not_cut(book_browser, pdf):
