@@ -48,6 +48,7 @@ LESSONS = [
 SOLUTIONS = [f"{name}_solutions" for name in LESSONS]
 README_SECTIONS = ("For students", "For instructors")
 PDF_NAME = "pytorch-workflow.pdf"
+PRINT_PAGE_NAME = "book.html"  # the one-page build as printed, in the work folder's print/
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 WIDGET_NOTE = (
     '<p class="widget-note">This is a live widget in JupyterLab (<code>make lab</code>): '
@@ -270,11 +271,15 @@ def for_print(html: str) -> str:
         f'<nav class="print-only print-contents" aria-label="Contents"><h1>Contents</h1><ol>{contents}</ol></nav>'
     )
     page = "".join(chunks).replace('<article class="bd-article">', f'<article class="bd-article">{front}', 1)
-    # one line of source per heading: book.css prints headings with white-space: pre-wrap, which keeps the
-    # space where a long title wraps (Chromium's bookmarks otherwise join its lines without one)
-    return re.sub(
+    # One line of source per heading: book.css prints headings with white-space: pre-wrap, which keeps the
+    # space where a long title wraps (Chromium's bookmarks otherwise join its lines without one).
+    page = re.sub(
         r"(<h[1-6][^>]*>)(.*?)(</h[1-6]>)", lambda m: m[1] + re.sub(r"\s+", " ", m[2]) + m[3], page, flags=re.DOTALL
     )
+    # Bookmarks are the h1s (Contents, each lesson, Solutions): Chromium garbles about one in five section
+    # bookmarks (the title twice, or cut where a page breaks), so in print a section title is a paragraph
+    # styled as its heading (Bootstrap's .h2 to .h6 classes).
+    return re.sub(r"<(/?)h([2-6])\b", lambda m: "</p" if m[1] else f'<p class="h{m[2]} print-heading"', page)
 
 
 def print_pdf(page: Path, pdf: Path) -> None:
@@ -315,9 +320,10 @@ def build(out: Path, pdf: bool) -> None:
         started = time.monotonic()
         # into the work folder: myst-nb writes a jupyter_execute/ folder next to the output folder
         sphinx("singlehtml", work / "src", work / "print", work / "doctrees-print")
-        page = work / "print" / "index.html"
-        page.write_text(for_print(page.read_text(encoding="utf-8")), encoding="utf-8")
-        print_pdf(work / "print" / "index.html", out / PDF_NAME)
+        # a page of its own: Sphinx leaves index.html as it was when no source changed
+        page = work / "print" / PRINT_PAGE_NAME
+        page.write_text(for_print((work / "print" / "index.html").read_text(encoding="utf-8")), encoding="utf-8")
+        print_pdf(page, out / PDF_NAME)
         size = (out / PDF_NAME).stat().st_size / 1e6
         print(f"book: {out / PDF_NAME} ({size:.1f} MB, {time.monotonic() - started:.1f} s)")
 

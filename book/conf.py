@@ -71,17 +71,25 @@ NAMED_SUMMARY = (
 FIGURE = re.compile(r'<img (?!data-full-size)([^>]*?src="([^"]*_images/[^"]+)"[^>]*)>')
 
 
+HINT = '<span class="visually-hidden"> (opens the full-size image)</span>'
+
+
 def full_size_links(text: str) -> str:
-    """Each figure in a link to itself; ``data-full-size`` marks it done (Sphinx keeps unchanged pages)."""
-    return FIGURE.sub(lambda m: f'<a class="full-size-figure" href="{m[2]}"><img data-full-size {m[1]}></a>', text)
+    """Each figure in a link to itself; ``data-full-size`` marks it done (Sphinx keeps unchanged pages). The
+    link's name is the figure's alt text and, for a screen reader, what the link does."""
+    return FIGURE.sub(
+        lambda m: f'<a class="full-size-figure" href="{m[2]}"><img data-full-size {m[1]}>{HINT}</a>', text
+    )
 
 
 def after_build(app, exception) -> None:
     if exception is not None or app.builder.format != "html":
         return
+    website = app.builder.name == "html"  # the one-page build is printed: a link to a file there would be dead
     for page in Path(app.outdir).rglob("*.html"):
         text = page.read_text(encoding="utf-8")
-        changed = full_size_links(text.replace(SUMMARY, NAMED_SUMMARY))
+        changed = text.replace(SUMMARY, NAMED_SUMMARY)
+        changed = full_size_links(changed) if website else changed
         if changed != text:
             page.write_text(changed, encoding="utf-8")
 
