@@ -64,8 +64,8 @@ LAB_DEFAULTS = $(if $(filter --ip --ip=% --ServerApp.ip=%,$(LAB_ARGS)),,--ip=$(L
 # Settings for class (no "Jupyter news?" popup), where this environment's JupyterLab reads them.
 LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
 
-# The project's notebooks open trusted (JupyterLab keeps their signatures in the Jupyter data folder), so their
-# widgets show their saved pictures, not Python text; signed again on each run, as a `git pull` changes them.
+# The project's notebooks open trusted (JupyterLab keeps their signatures in the Jupyter data folder): no "not
+# trusted" mark, and HTML outputs shown whole; signed again on each run, as a `git pull` changes them.
 lab: $(STAMP) $(LAB_SETTINGS)
 	@$(BIN)/jupyter trust $(wildcard $(LAB_DIR)/*.ipynb $(LAB_DIR)/solutions/*.ipynb) >/dev/null
 	$(BIN)/jupyter lab $(LAB_DEFAULTS) $(ROOT_FLAG) $(LAB_ARGS)
@@ -141,12 +141,13 @@ train-multinode: $(STAMP)
 		if [ "$$(cat $$dir/$$node/exit-status)" != 0 ]; then tail -n 5 $$dir/$$node/stderr.txt; status=1; fi; \
 	done; exit $$status
 
-# The one sanctioned way to refresh stored outputs: each notebook re-executed in a fresh kernel (a print that the
-# kernel sent in two pieces is stored as one output, as JupyterLab shows it).
+# The one sanctioned way to refresh stored outputs: each notebook re-executed in a fresh kernel, then stored as a
+# reader sees it (scripts/store_outputs.py): each widget as its picture or table, with no widget models, and a print
+# the kernel sent in two pieces as one output, as JupyterLab shows it.
 notebooks: $(STAMP)
 	printf '%s\n' $(NOTEBOOKS) | $(PARALLEL_ENV) xargs -P 2 -I{} $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
-		--ExecutePreprocessor.timeout=600 --ExecutePreprocessor.record_timing=False \
-		--CoalesceStreamsPreprocessor.enabled=True {}
+		--ExecutePreprocessor.timeout=600 --ExecutePreprocessor.record_timing=False {}
+	$(BIN)/python scripts/store_outputs.py $(NOTEBOOKS)
 
 # A reveal.js deck per notebook in build/slides/ (open index.html); no network needed to show them.
 slides: $(STAMP)

@@ -55,6 +55,7 @@ WIDGET_NOTE = (
     "the picture is what it showed last when the notebook was run.</p>"
 )
 NOTES_LEAD = "**Instructor notes.**"
+RUN_FOR_BUTTONS = re.compile(r"\n?<p>\(Run the cell for the buttons: .*?\)</p>")
 NOTES_OPEN = (
     '<details class="instructor-notes"><summary>Instructor notes '
     "<span>(for the teacher; they give this section's answers away, so as a student open them only after "
@@ -143,30 +144,21 @@ def mark_instructor_notes(nb) -> int:
     return count
 
 
-def widgets_as_text(nb, state: dict) -> int:
-    """A widget with no picture (the training-step stepper: buttons and a table) becomes the text it
-    showed last, its buttons named, and the live-widget note; return how many. (static_view leaves
-    such a widget as a widget view, which a page without a kernel shows as nothing.)"""
+def widgets_as_text(nb) -> int:
+    """A widget with no picture (the training-step stepper: buttons and a table) keeps the table it showed
+    (stored as ``text/html`` beside the widget) with the live-widget note under it; return how many."""
     replaced = 0
     for cell in nb.cells:
         for output in cell.get("outputs", []):
-            view = output.get("data", {}).get(static_view.WIDGET_VIEW)
-            if not view:
+            html = output.get("data", {}).get("text/html")
+            if static_view.widget_kind(output) != "controls" or not html:
                 continue
-            parts = list(static_view.widget_models(state, view["model_id"]))
-            texts = [
-                p["state"]["value"] for p in parts if p.get("model_name") == "HTMLModel" and p["state"].get("value")
-            ]
-            buttons = [p["state"].get("description") for p in parts if p.get("model_name") == "ButtonModel"]
-            named = ", ".join(f"<code>{b}</code>" for b in buttons if b)
-            note = (
-                WIDGET_NOTE
-                if not named
-                else WIDGET_NOTE.replace(
-                    "the picture is what it showed last", f"its buttons ({named}) step it; this is what it showed last"
-                )
+            html = RUN_FOR_BUTTONS.sub("", html if isinstance(html, str) else "".join(html))  # no cell to run here
+            note = WIDGET_NOTE.replace(
+                "the picture is what it showed last when the notebook was run",
+                "its buttons step a training step; this is its table before any press",
             )
-            output["data"] = {"text/html": "\n".join(texts) + "\n" + note}
+            output["data"] = {"text/html": html.rstrip() + "\n" + note}
             output["metadata"] = {}
             replaced += 1
     return replaced
@@ -175,9 +167,8 @@ def widgets_as_text(nb, state: dict) -> int:
 def reader_notebook(path: Path):
     """A notebook as the book shows it (see the module docstring)."""
     nb = nbformat.read(path, as_version=4)
-    state = nb.metadata.get("widgets", {}).get(static_view.WIDGET_STATE, {}).get("state", {})
     static_view.for_readers(nb, widget_note_html=WIDGET_NOTE)
-    widgets_as_text(nb, state)
+    widgets_as_text(nb)
     mark_instructor_notes(nb)
     one_title(nb)
     nb.metadata.pop("jupytext", None)

@@ -1,7 +1,8 @@
 """A notebook as a reader sees it without a kernel: the decks (``make slides``) and the book
 (``make book``) both start from this.
 
-* every widget becomes the last picture it drew (from the widget state saved in the notebook), and
+* every widget becomes the last picture it drew, or the table it showed (``store_widgets``: the
+  notebooks are stored that way, and a notebook saved with live widgets is read the same way), and
   a finished progress bar is dropped;
 * comments meant for our tools (``# nbval-ignore-output: ...``, ``# noqa: ...``) are taken out of
   the code shown;
@@ -37,58 +38,91 @@ def figure_alt(cell) -> str | None:
 
 
 def widget_models(state: dict, model_id: str):
-    """A widget and every widget inside it, depth first (the book also reads the stepper's text from them)."""
+    """A widget and every widget inside it, depth first."""
     model = state.get(model_id.removeprefix("IPY_MODEL_"), {})
     yield model
     for child in model.get("state", {}).get("children", []):
         yield from widget_models(state, child)
 
 
-def widget_picture(nb, output) -> str | None:
-    """The base64 PNG a widget output showed last, or None (not a widget, or one with no picture)."""
-    view = output.get("data", {}).get(WIDGET_VIEW)
-    if not view:
-        return None
+def _widget_kind(parts: list[dict]) -> str:
+    """'progress' (a progress bar), 'picture' (a widget that draws a PNG) or 'controls' (the rest)."""
+    names = {part.get("model_name") for part in parts}
+    return "progress" if "FloatProgressModel" in names else "picture" if "ImageModel" in names else "controls"
+
+
+def store_widgets(nb) -> int:
+    """Store each live widget output as what a reader without its kernel can see; return how many.
+
+    A live widget is stored by Jupyter as a view of a model kept in the notebook's metadata. Opened
+    again, JupyterLab's widget manager restores those models and so marks the notebook modified, and a
+    page with no widget manager (GitHub, Colab before a run, an untrusted notebook) shows only the
+    widget's text. So each view is dropped and the output keeps the representations the widget gave
+    beside it (``workflow_utils.widgets``): a picture widget's ``image/png`` becomes the last picture
+    its model held (a live loss plot's final curves, not its first empty frame); a progress bar keeps
+    its text. ``metadata["widget"]`` says which kind it was, for the book and the decks. The model
+    state is then removed. nbval compares neither the view nor the PNG, so a fresh run still matches; it
+    does compare the stepper's ``text/html``, which a fresh run gives again, byte for byte.
+    """
     state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
-    pictures = [
-        buffer["data"]
-        for part in widget_models(state, view["model_id"])
-        if part.get("model_name") == "ImageModel"
-        for buffer in part.get("buffers", [])
-        if buffer.get("path") == ["value"] and buffer.get("encoding") == "base64"
-    ]
-    return pictures[-1] if pictures else None
+    stored = 0
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            view = output.get("data", {}).pop(WIDGET_VIEW, None)
+            if view is None:
+                continue
+            model_id = view.get("model_id", "").removeprefix("IPY_MODEL_")
+            if model_id not in state:  # its picture would be the one from before the run, its kind unknown
+                raise ValueError(
+                    f"cell {cell.get('id')}: a widget whose state was not saved; re-execute it with `make notebooks`"
+                )
+            parts = list(widget_models(state, model_id))
+            pictures = [
+                buffer["data"]
+                for part in parts
+                if part.get("model_name") == "ImageModel"
+                for buffer in part.get("buffers", [])
+                if buffer.get("path") == ["value"] and buffer.get("encoding") == "base64"
+            ]
+            if pictures:
+                output["data"]["image/png"] = pictures[-1]
+            output["metadata"] = {"widget": _widget_kind(parts)}
+            stored += 1
+    nb.metadata.pop("widgets", None)
+    return stored
+
+
+def widget_kind(output) -> str | None:
+    """The kind of widget a stored output came from (see ``store_widgets``), or None."""
+    kind = output.get("metadata", {}).get("widget")
+    return kind if isinstance(kind, str) else None
+
+
+def widget_picture(output) -> str | None:
+    """The base64 PNG a stored picture widget showed last, or None (not one)."""
+    return output.get("data", {}).get("image/png") if widget_kind(output) == "picture" else None
 
 
 def widgets_as_pictures(nb, note_html: str | None = None) -> int:
-    """Replace each widget output by its last picture; return how many were replaced.
-
-    ``note_html``, when given, is shown under each picture (the book says the widget is live in
-    JupyterLab). Progress bars are dropped: a finished bar says nothing to a reader.
-    """
-    state = nb.metadata.get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    """Show each picture widget as its last picture (``note_html`` under it, when given) and drop progress
+    bars, a finished one says nothing to a reader; return how many pictures. A widget with controls only
+    (the stepper) keeps its table, ``text/html``. Works on a notebook saved with live widgets too."""
+    store_widgets(nb)
     replaced = 0
     for cell in nb.cells:
         kept = []
         for output in cell.get("outputs", []):
-            view = output.get("data", {}).get(WIDGET_VIEW)
-            if view:
-                picture = widget_picture(nb, output)
-                if picture:
-                    output["data"] = {"image/png": picture}
-                    output["metadata"] = {}
-                    kept.append(output)
-                    replaced += 1
-                    if note_html:
-                        kept.append(nbformat.v4.new_output("display_data", data={"text/html": note_html}))
-                    continue
-                parts = list(widget_models(state, view["model_id"]))
-                if any(part.get("model_name") == "FloatProgressModel" for part in parts):
-                    continue
+            kind = widget_kind(output)
+            if kind == "progress":
+                continue
             kept.append(output)
+            if kind == "picture" and widget_picture(output):
+                output["data"] = {"image/png": widget_picture(output)}
+                replaced += 1
+                if note_html:
+                    kept.append(nbformat.v4.new_output("display_data", data={"text/html": note_html}))
         if "outputs" in cell:
             cell["outputs"] = kept
-    nb.metadata.pop("widgets", None)
     return replaced
 
 

@@ -25,7 +25,7 @@ def figure_cells(nb) -> list[int]:
     return [
         index
         for index, cell in enumerate(nb.cells)
-        if any("image/png" in o.get("data", {}) or static_view.widget_picture(nb, o) for o in cell.get("outputs", []))
+        if any("image/png" in o.get("data", {}) or static_view.widget_picture(o) for o in cell.get("outputs", []))
     ]
 
 
@@ -61,6 +61,6 @@ def test_figure_cells_finds_both_kinds_of_picture():
     assert sum(map(len, found.values())) >= 20
     nb = nbformat.read(ROOT / "notebooks" / "04_training_loop.ipynb", as_version=4)
     widget_cells = [
-        i for i, c in enumerate(nb.cells) if any(static_view.widget_picture(nb, o) for o in c.get("outputs", []))
+        i for i, c in enumerate(nb.cells) if any(static_view.widget_picture(o) for o in c.get("outputs", []))
     ]
     assert widget_cells, "04 stores its live plot's last picture"

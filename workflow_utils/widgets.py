@@ -4,10 +4,17 @@ Each widget is an ipywidgets box whose logic lives in plain methods (``update``,
 ``__call__``), so tests can drive them without a browser: set ``.value`` or call ``.click()``
 and read the model, the history or the figure. Their text form (what a notebook stores as
 ``text/plain``) is a short, deterministic summary.
+
+The explorer and the stepper also offer what a reader without the widget can see, beside the live
+widget: the explorer's picture (``image/png``), the stepper's table (``text/html``). (A live plot's
+picture at that moment would be its empty first frame; a stored notebook keeps its last one.) JupyterLab shows the live widget;
+GitHub, an untrusted notebook, or a runtime without widgets shows the picture or table. The notebooks
+are stored that way (``scripts/store_outputs.py``), so they open with pictures and unmodified.
 """
 
 from __future__ import annotations
 
+import base64
 import io
 
 import ipywidgets as widgets
@@ -20,7 +27,7 @@ from torch import nn
 
 from workflow_utils.engine import History, fit
 from workflow_utils.models import LinearRegressionModel
-from workflow_utils.plotting import plot_loss_curves, plot_predictions
+from workflow_utils.plotting import OKABE_ITO, plot_loss_curves, plot_predictions
 
 OPTIMIZERS = {"SGD": torch.optim.SGD, "Adam": torch.optim.Adam}
 LOSSES = {"L1": nn.L1Loss, "MSE": nn.MSELoss}
@@ -65,7 +72,19 @@ def _whole_epochs(ax: Axes) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
-class LearningRateExplorer(widgets.VBox):
+class _WithPicture:
+    """Adds the widget's current picture (its ``image`` as a PNG) to what Jupyter is given to show."""
+
+    image: widgets.Image
+
+    def _repr_mimebundle_(self, **kwargs):
+        data = super()._repr_mimebundle_(**kwargs)  # text/plain and the live widget's view
+        if data is not None and self.image.value:
+            data["image/png"] = base64.b64encode(self.image.value).decode("ascii")
+        return data
+
+
+class LearningRateExplorer(_WithPicture, widgets.VBox):
     """Re-train the straight line whenever the learning rate or optimizer changes; redraw both plots."""
 
     def __init__(
@@ -92,7 +111,8 @@ class LearningRateExplorer(widgets.VBox):
             step=0.25,
             description="learning rate",
             readout_format=".4f",
-            style=whole_label,
+            # the default idle handle is pale grey on white (about 1.4:1); the palette's blue is 5:1, easy to find
+            style={**whole_label, "handle_color": OKABE_ITO["blue"]},
         )
         self.optimizer_menu = widgets.Dropdown(
             options=list(OPTIMIZERS), value=optimizer, description="optimizer", style=whole_label
@@ -223,6 +243,14 @@ class TrainingStepper(widgets.VBox):
             f"<tr><td>{k}</td><td>{'—' if v is None else f'{v:.4f}'}</td></tr>" for k, v in self.state().items()
         )
         self.table.value = f"<p><b>{self.message}</b></p><table>{cells}</table>"
+
+    def _repr_mimebundle_(self, **kwargs):
+        """The live widget, and for a reader without it the table it shows with the buttons named."""
+        data = super()._repr_mimebundle_(**kwargs)
+        if data is not None:
+            named = ", ".join(f"<code>{name}</code>" for name in self.STEPS)
+            data["text/html"] = f"{self.table.value}\n<p>(Run the cell for the buttons: {named}.)</p>"
+        return data
 
     def __repr__(self) -> str:
         return f"TrainingStepper(steps={self.STEPS})"

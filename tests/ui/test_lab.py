@@ -8,7 +8,6 @@ buttons (04), the live loss plot (04, 07). Screenshots go to build/ui/.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from pathlib import Path
@@ -70,6 +69,9 @@ UNTRUSTED_JS = """
 const cells = window.jupyterapp.shell.currentWidget.content.widgets;
 return cells.filter(c => c.model.type === 'code' && !c.model.trusted).length;
 """
+CODE_CELLS_JS = """
+return window.jupyterapp.shell.currentWidget.content.widgets.filter(c => c.model.type === 'code').length;
+"""
 
 
 def cell_images(lab: uikit.LabPage, source: str) -> list[dict]:
@@ -84,16 +86,12 @@ def test_notebook_opens_clean_and_runs_all_without_errors(lab, name):
     lab.open(name)
     time.sleep(1)  # JupyterLab writes kernel details into the notebook as the kernel starts: give it time
     uikit.screenshot(lab.driver, f"lab-{_stem(name)}-1-opened")
-    # With saveState on (lab-settings/overrides.json), ipywidgets' widget manager marks a notebook modified as
-    # it restores the widgets saved in it, so that their state is saved back; any other change is a bug.
-    restores_widgets = (
-        "widgets" in json.loads((uikit.ROOT / "notebooks" / name).read_text(encoding="utf-8"))["metadata"]
-    )
-    assert lab.state()["dirty"] == restores_widgets, (
-        f"{name} is marked modified right after opening, before any cell ran"
-        if not restores_widgets
-        else f"{name} restores saved widgets, which marks it modified; it is not"
-    )
+    # The notebooks store each widget as its picture or table (scripts/store_outputs.py), with no widget models for
+    # ipywidgets' manager to restore (restoring marks a notebook modified): one not yet changed is not modified,
+    # so closing it asks nothing.
+    assert not lab.state()["dirty"], f"{name} is marked modified right after opening, before any cell ran"
+    assert broken_images(lab) == []
+    assert [failure for failure in (*WIDGET_FAILURES, "model not found") if failure in lab.page_text()] == []
     assert "Jupyter news" not in lab.page_text(), (
         "JupyterLab asks about Jupyter news (lab-settings/overrides.json not applied)"
     )
@@ -123,6 +121,18 @@ def test_explorer_label_is_whole_and_picture_at_drawn_size(lab):
     assert_shown_at_drawn_size(image, "learning-rate explorer")
 
 
+def contrast(first: str, second: str) -> float:
+    """WCAG's contrast ratio of two CSS colours given as ``rgb(r, g, b)`` or ``rgba(r, g, b, a)``."""
+
+    def luminance(css: str) -> float:
+        channels = [int(v) / 255 for v in re.findall(r"[\d.]+", css)[:3]]
+        r, g, b = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    light, dark = sorted((luminance(first), luminance(second)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
 @pytest.mark.notebook(EXPLORER)
 def test_moving_the_learning_rate_slider_redraws_the_picture(lab):
     from selenium.webdriver.common.by import By
@@ -135,6 +145,8 @@ def test_moving_the_learning_rate_slider_redraws_the_picture(lab):
     before_src, before_pixels = image.get_attribute("src"), image.screenshot_as_png
     assert readout.text == "0.0100"
     handle = node.find_element(By.CSS_SELECTOR, ".noUi-handle")
+    idle = contrast(handle.value_of_css_property("background-color"), "rgb(255, 255, 255)")
+    assert idle >= 3, f"the slider's idle handle is {idle:.1f}:1 against the white page (WCAG asks 3:1 for controls)"
     handle.click()
     handle.send_keys(Keys.ARROW_RIGHT)  # one step of 0.25 on the log10 scale
     uikit.wait_for(
@@ -194,6 +206,33 @@ def test_capstone_shows_its_live_plot_and_test_accuracy(lab):
     printed = "".join(_text_of(cell) for cell in state["cells"])
     assert re.search(r"test accuracy: 0\.9\d{3} \(\d+/270\)", printed), "no 'test accuracy' line was printed"
     assert re.search(r"test accuracy: 0\.9\d{3}", lab.page_text()), "the test accuracy line is not on the page"
+
+
+@pytest.mark.parametrize("trusted", [True, False], ids=["trusted", "untrusted"])
+def test_stored_widgets_show_their_pictures_before_any_cell_runs(lab, trusted):
+    """Opened fresh, 04 shows its stored live plot and stepper table as pictures, not "LiveLossPlot(every=4)".
+    Untrusted (a copy the project's set-up never trusted, as trust does not apply on Colab or Kaggle), the
+    picture and the table still show: JupyterLab shows a PNG, and HTML with its scripts and styles removed,
+    without trust."""
+    # a fresh copy of the lesson as shipped: the server's own 04 may have been run and autosaved by other tests
+    name = f"{'trusted' if trusted else 'untrusted'}_copy_of_04.ipynb"
+    copy = nbformat.read(uikit.ROOT / "notebooks" / TRAINING, as_version=4)
+    if not trusted:
+        copy.metadata["copied_by"] = "test_lab"  # trust goes by content: an identical copy is trusted
+    nbformat.write(copy, lab.server.root / name)
+    lab.open(name)
+    assert lab.driver.execute_script(UNTRUSTED_JS) == (0 if trusted else lab.driver.execute_script(CODE_CELLS_JS))
+    images = cell_images(lab, "live_plot = LiveLossPlot(every=4)")
+    uikit.screenshot(lab.driver, f"lab-04-stored-live-plot-{'trusted' if trusted else 'untrusted'}")
+    assert len(images) == 1
+    assert_shown_at_drawn_size(images[0], "04's stored live plot")
+    stepper = lab.in_cell(
+        lab.find_cell("TrainingStepper(stepper_model"),
+        "return arguments[0].querySelector('.jp-Cell-outputWrapper').innerText",
+    )
+    assert "Run the cell for the buttons" in stepper and "TrainingStepper(steps=" not in stepper
+    assert [failure for failure in (*WIDGET_FAILURES, "model not found") if failure in lab.page_text()] == []
+    assert not lab.state()["dirty"]
 
 
 def test_live_plot_before_its_first_epoch_shows_a_blank_plot_not_a_broken_image(lab):
