@@ -6,6 +6,7 @@
   a finished progress bar is dropped;
 * comments meant for our tools (``# nbval-ignore-output: ...``, ``# noqa: ...``) are taken out of
   the code shown;
+* a figure shown as HTML with the alt text ``describe_figures`` builds keeps only its PNG, and
 * each figure gets the alt text written in its cell's metadata, ``{"mystnb": {"image": {"alt": ...}}}``,
   the key myst-nb reads for the book (``figure_alt`` reads it; ``tests/test_alt_text.py`` checks
   every figure has one); ``for_readers`` also copies it to each picture output's
@@ -26,6 +27,7 @@ import nbformat
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+DESCRIBED_FIGURE = "described-figure"  # workflow_utils.plotting.FIGURE_HTML_CLASS (slides/ must not import torch)
 # whole lines and trailing comments addressed to nbval and ruff, not to the reader
 _TOOL_LINE = re.compile(r"^\s*# nbval-[\w-]+:.*(?:\n|$)", re.MULTILINE)
 _TOOL_TAIL = re.compile(r"\s+# noqa(?::[ \w,]*)?$", re.MULTILINE)
@@ -103,6 +105,17 @@ def widget_picture(output) -> str | None:
     return output.get("data", {}).get("image/png") if widget_kind(output) == "picture" else None
 
 
+def described_figure_html(output) -> bool:
+    """Whether an output's HTML is a figure that ``workflow_utils.plotting.describe_figures`` described.
+
+    Its PNG is also in the output. The book and the decks show that PNG with the alt text written in
+    the cell's metadata (``figure_alt``), which says what the figure means, not only what it draws.
+    """
+    html = output.get("data", {}).get("text/html")
+    html = html if isinstance(html, str) else "".join(html or [])
+    return "image/png" in output.get("data", {}) and html.startswith(f'<img class="{DESCRIBED_FIGURE}"')
+
+
 def widgets_as_pictures(nb, note_html: str | None = None) -> int:
     """Show each picture widget as its last picture (``note_html`` under it, when given) and drop progress
     bars, a finished one says nothing to a reader; return how many pictures. A widget with controls only
@@ -156,6 +169,9 @@ def for_readers(nb, widget_note_html: str | None = None) -> None:
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.source = without_tool_comments(cell.source)
+            for output in cell.get("outputs", []):
+                if described_figure_html(output):  # the PNG beside it gets the alt text written for the cell
+                    del output["data"]["text/html"]
             alt = figure_alt(cell)
             for output in cell.get("outputs", []) if alt else ():
                 if "image/png" in output.get("data", {}):  # where an nbconvert template can read it

@@ -93,3 +93,87 @@ def test_a_helper_as_a_cells_last_line_shows_its_figure_once_in_jupyter():
     NotebookClient(nb, timeout=120, kernel_name="python3").execute()
     pictures = [sum("image/png" in o.get("data", {}) for o in c.outputs) for c in nb.cells]
     assert pictures == [0, 1, 1, 1, 1]
+
+
+def test_describe_figure_says_what_each_panel_draws():
+    import matplotlib.pyplot as plt
+    import torch
+
+    from workflow_utils.plotting import describe_figure, plot_image_grid
+
+    history = History()
+    history.epochs, history.train_loss, history.val_loss = [0, 1], [1.0, 0.5], [1.1, 0.6]
+    fig = plot_loss_curves(history, title="Loss curves")
+    assert describe_figure(fig) == 'Figure, "Loss curves": loss against epoch; legend: train loss, validation loss.'
+    fig, (left, right) = plt.subplots(1, 2)
+    left.plot([1, 2], [1, 10])
+    left.set(yscale="log", xlabel="epoch", ylabel="loss", title="lr=0.1")
+    right.imshow([[0, 1], [1, 0]])
+    assert describe_figure(fig) == (
+        'Figure with 2 panels. Panel 1, "lr=0.1": loss (log scale) against epoch, one line. Panel 2, an image.'
+    )
+    grid = plot_image_grid(torch.zeros(3, 1, 8, 8), torch.tensor([5, 0, 4]))
+    assert describe_figure(grid) == "A grid of 3 images, titled 5, 0, 4."
+    fig, ax = plt.subplots()
+    ax.bar(range(10), [0.1] * 10)
+    ax.set(title="what the model thinks", xlabel="digit", ylabel="probability")
+    assert describe_figure(fig) == 'Figure, "what the model thinks": probability against digit, 10 bars.'
+    fig, axes = plt.subplots(1, 2)
+    for ax, title in zip(axes, ("true 8, read as 1", "a training 8")):
+        ax.imshow([[0, 1]])
+        ax.set_title(title)
+    assert describe_figure(fig) == "A grid of 2 images, titled true 8, read as 1; a training 8."
+    fig, ax = plt.subplots()
+    ax.scatter([0, 1, 2], [1, 0, 1])
+    ax.axhline(0, color="gray")
+    ax.set(title="Residuals\n(truth − prediction)", xlabel="X")
+    assert describe_figure(fig) == 'Figure, "Residuals; (truth − prediction)": against X, 3 points, one reference line.'
+    fig, axes = plt.subplots(1, 2)
+    for ax, row in zip(axes, ("original", "flipped")):
+        ax.imshow([[0, 1]])
+        ax.set_title(row, loc="left")
+    assert describe_figure(fig) == "A grid of 2 images, titled original, flipped."
+    assert describe_figure(plt.figure()) == "Figure, empty."
+    plt.close("all")
+
+
+def test_describe_figures_gives_each_figure_html_with_alt_text_in_jupyter():
+    """After describe_figures() a figure comes as PNG and as <img alt=...> HTML, also when the inline backend
+    loads after the call (it removes every figure format as it loads) and after %matplotlib inline."""
+    import re
+
+    import nbformat
+    from nbclient import NotebookClient
+
+    cells = [
+        "from workflow_utils.plotting import describe_figures\ndescribe_figures()\nimport matplotlib.pyplot as plt",
+        "fig, ax = plt.subplots()\nax.plot([1, 2], label='train')\nax.legend()\nax.set(title='T', xlabel='x')",
+        "%matplotlib agg\n%matplotlib inline\nplt.plot([1, 2])",  # a switch removes every figure format
+        "import matplotlib.pyplot as plt\nplt.plot([1, 2])",  # the control: a fresh kernel without the call
+    ]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells[:3]])
+    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    figures = [o for c in nb.cells for o in c.outputs if "image/png" in o.get("data", {})]
+    assert len(figures) == 2
+    for output in figures:
+        html = output.data["text/html"]
+        assert html.startswith('<img class="described-figure" src="data:image/png;base64,' + output.data["image/png"])
+    assert (
+        re.search(r'alt="([^"]*)"', figures[0].data["text/html"])[1]
+        == "Figure, &quot;T&quot;: against x; legend: train."
+    )
+    assert re.search(r'alt="([^"]*)"', figures[1].data["text/html"])[1] == "Figure, one line."
+    control = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(cells[3])])
+    NotebookClient(control, timeout=120, kernel_name="python3").execute()
+    (plain,) = [o for o in control.cells[0].outputs if "image/png" in o.get("data", {})]
+    assert "text/html" not in plain.data
+
+
+def test_describe_figures_outside_jupyter_changes_nothing():
+    import matplotlib
+
+    from workflow_utils.plotting import describe_figures
+
+    backend = matplotlib.get_backend()
+    assert describe_figures() is None
+    assert matplotlib.get_backend() == backend

@@ -244,3 +244,28 @@ def test_each_note_names_its_slide_and_the_deck_puts_it_there(path):
         assert set(after) <= {"notes"}, f"{path.name}: in the deck, note {note} is not right after its slide"
     in_deck = [c.id for c in deck if c.id in notes]
     assert in_deck == sorted(notes, key=lambda n: (position[anchors[n]], position[n])), path.name
+
+
+def test_the_book_and_decks_show_a_described_figure_as_its_png_with_the_hand_written_alt():
+    """describe_figures' HTML (alt text built from the figure) gives way to the PNG and the alt text the cell's
+    metadata gives, which says what the figure means; the class that marks that HTML is the same in both."""
+    import nbformat
+
+    from workflow_utils import plotting
+
+    sys.path.insert(0, str(ROOT / "slides"))
+    import static_view
+
+    assert static_view.DESCRIBED_FIGURE == plotting.FIGURE_HTML_CLASS
+    html = plotting.img_html("iVBORw0KGgo=", "Figure: y against X.")
+    output = nbformat.v4.new_output(
+        "display_data", data={"text/plain": "<Figure>", "image/png": "iVBORw0KGgo=", "text/html": html}
+    )
+    other = nbformat.v4.new_output("display_data", data={"text/html": "<table></table>"})
+    cell = nbformat.v4.new_code_cell("plt.show()", outputs=[output, other])
+    cell.metadata["mystnb"] = {"image": {"alt": "The points lie on a straight line, rising from left to right."}}
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    static_view.for_readers(nb)
+    assert output["data"] == {"text/plain": "<Figure>", "image/png": "iVBORw0KGgo="}
+    assert output["metadata"]["image/png"]["alt"].startswith("The points lie on a straight line")
+    assert other["data"] == {"text/html": "<table></table>"}

@@ -1,6 +1,7 @@
 """What a notebook stores for readers whose viewer runs no widgets (GitHub, an untrusted notebook, nbviewer)."""
 
 import base64
+import html
 import json
 import re
 import sys
@@ -182,13 +183,17 @@ def test_picture_widgets_give_their_picture_and_the_stepper_its_table_beside_the
 
     explorer = LearningRateExplorer(*line, epochs=5)
     data = explorer._repr_mimebundle_()
-    assert set(data) == {"text/plain", VIEW, "image/png"}
+    assert set(data) == {"text/plain", VIEW, "image/png", "text/html"}
     assert base64.b64decode(data["image/png"]) == explorer.image.value
+    alt = explorer.picture_alt
+    assert (
+        alt.startswith("Figure with 2 panels. Panel 1") and f'alt="{html.escape(alt, quote=True)}"' in data["text/html"]
+    )
     assert set(LiveLossPlot()._repr_mimebundle_()) == {"text/plain", VIEW}  # its picture now is the empty frame
     model = LinearRegressionModel()
     stepper = TrainingStepper(model, line[0], line[1], nn.L1Loss(), torch.optim.SGD(model.parameters(), lr=0.01))
-    html = stepper._repr_mimebundle_()["text/html"]
-    assert stepper.table.value in html and "<code>zero_grad</code>" in html
+    table = stepper._repr_mimebundle_()["text/html"]
+    assert stepper.table.value in table and "<code>zero_grad</code>" in table
 
 
 def test_a_widget_whose_state_was_not_saved_is_refused_naming_the_cell():

@@ -58,6 +58,134 @@ def use_palette() -> None:
     mpl.rcParams["axes.prop_cycle"] = mpl.cycler(color=list(COLORS), linestyle=list(LINESTYLES))
 
 
+def describe_figures() -> None:
+    """In Jupyter, show every figure with a text description of it, for readers who cannot see it.
+
+    Jupyter shows a figure as a bare PNG, which screen readers announce as "image" and nothing more.
+    After this call each figure is also given as HTML, ``<img alt="...">``, whose alt text
+    ``describe_figure`` builds from what the figure draws (titles, axis labels, what the legend
+    names). JupyterLab shows that HTML (checked by tests/ui/test_lab.py); a viewer that shows only
+    pictures shows the PNG beside it.
+    Outside IPython it does nothing. Called in the setup cell of every notebook that draws, beside
+    ``use_palette()``; explained in 01_data, "Look at it: a plotting function written by hand".
+    """
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None:
+        return
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    # Jupyter's inline backend, as it loads, removes every display format registered for figures; load it now
+    plt.switch_backend(matplotlib.get_backend())
+    _register_html(shell)
+    if _register_html not in shell.events.callbacks["post_execute"]:  # again after a `%matplotlib inline`
+        shell.events.register("post_execute", _register_html)
+
+
+def _register_html(shell=None) -> None:
+    from IPython import get_ipython
+    from matplotlib.figure import Figure
+
+    formatter = (shell or get_ipython()).display_formatter.formatters["text/html"]
+    if Figure not in formatter:
+        formatter.for_type(Figure, _figure_html)
+
+
+FIGURE_HTML_CLASS = "described-figure"  # marks the HTML describe_figures adds, for the book and the decks
+
+
+def _figure_html(fig: Figure) -> str | None:
+    """The figure as the PNG Jupyter would show, in an <img> with ``describe_figure``'s alt text."""
+    from IPython import get_ipython
+
+    png = get_ipython().display_formatter.formatters["image/png"](fig)  # the inline backend's own PNG
+    if not png:
+        return None
+    return img_html(png, describe_figure(fig))
+
+
+def img_html(png: str, alt: str) -> str:
+    """An <img> of a base64 PNG with its alt text, as ``describe_figures`` shows a figure (01_data, "Look at
+    it: a plotting function written by hand")."""
+    from html import escape
+
+    return f'<img class="{FIGURE_HTML_CLASS}" src="data:image/png;base64,{png}" alt="{escape(alt, quote=True)}">'
+
+
+def describe_figure(fig: Figure) -> str:
+    """A short description of what ``fig`` draws, from its titles, axis labels and labelled series.
+
+    For example: 'Figure, "Loss curves": loss against epoch; legend: train loss, test loss.' A grid of
+    images becomes 'A grid of 9 images, titled 5, 0, 4, ...'. It describes what is drawn, not what it
+    means; the prose around the figure says that. Explained in 01_data, "Look at it: a plotting function
+    written by hand" (the alt text a screen reader reads out).
+    """
+    drawn = ("images", "lines", "collections", "patches", "texts")  # an empty spare panel of a grid draws none
+    panels = [
+        ax
+        for ax in fig.axes
+        if ax.get_visible() and not hasattr(ax, "_colorbar") and (ax.axison or any(getattr(ax, d) for d in drawn))
+    ]
+    title = _one_line(fig._suptitle.get_text()) if getattr(fig, "_suptitle", None) is not None else ""
+    head = f'Figure "{title}"' if title else "Figure"
+    if not panels:
+        return f"{head}, empty."
+    if len(panels) > 1 and all(ax.images and not ax.lines and not ax.collections for ax in panels):
+        titles = [_title(ax) for ax in panels if _title(ax)]
+        more = f" and {len(titles) - 30} more" if len(titles) > 30 else ""
+        between = "; " if any("," in t for t in titles) else ", "  # titles with commas of their own
+        grid = f"A grid of {len(panels)} images" + (f", titled {between.join(titles[:30])}{more}" if titles else "")
+        return f"{grid}." if not title else f'{grid}, under the title "{title}".'
+    if len(panels) == 1:
+        return f"{head}{_describe_panel(panels[0])}."
+    return f"{head} with {len(panels)} panels." + "".join(
+        f" Panel {i}{_describe_panel(ax)}." for i, ax in enumerate(panels, 1)
+    )
+
+
+def _one_line(text: str) -> str:
+    """A title of several lines as one: its lines joined by '; ', spaces tidied."""
+    return "; ".join(" ".join(line.split()) for line in text.splitlines() if line.strip())
+
+
+def _title(ax: Axes) -> str:
+    """A panel's title, wherever it is placed (centred, left or right)."""
+    return _one_line(ax.get_title() or ax.get_title("left") or ax.get_title("right"))
+
+
+def _describe_panel(ax: Axes) -> str:
+    """One panel, to follow "Figure" or "Panel 2": its title, what it plots against what, what it draws."""
+    title = _title(ax)
+    text = f', "{title}"' if title else ""
+    x, y = ax.get_xlabel(), ax.get_ylabel()
+    if ax.get_yscale() == "log" and y and "log" not in y:
+        y += " (log scale)"
+    if x and y:
+        text += f": {y} against {x}"
+    elif x:
+        text += f": against {x}"
+    elif y:
+        text += f": {y}"
+    if ax.images:
+        text += ", an image" if len(ax.images) == 1 else f", {len(ax.images)} images"
+    bars = sum(len(c) for c in ax.containers if type(c).__name__ == "BarContainer")
+    if bars:
+        text += f", {bars} bars"
+    points = sum(len(c.get_offsets()) for c in ax.collections if type(c).__name__ == "PathCollection")
+    legend = ax.get_legend()
+    names = [t.get_text() for t in legend.get_texts()] if legend is not None else []
+    if names:
+        return text + "; legend: " + ", ".join(names)
+    data_lines = [line for line in ax.lines if line.get_transform() == ax.transData]
+    references = len(ax.lines) - len(data_lines)  # axhline / axvline: across the panel, in axes coordinates
+    for count, what in ((points, "point"), (len(data_lines), "line"), (references, "reference line")):
+        if count:
+            text += f", one {what}" if count == 1 else f", {count} {what}s"
+    return text
+
+
 def _to_numpy(t: torch.Tensor):
     return t.detach().cpu().numpy()
 

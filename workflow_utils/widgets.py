@@ -6,7 +6,7 @@ and read the model, the history or the figure. Their text form (what a notebook 
 ``text/plain``) is a short, deterministic summary.
 
 The explorer and the stepper also offer what a reader without the widget can see, beside the live
-widget: the explorer's picture (``image/png``), the stepper's table (``text/html``). (A live plot's
+widget: the explorer's picture (``image/png``, and as HTML with alt text), the stepper's table (``text/html``). (A live plot's
 picture at that moment would be its empty first frame; a stored notebook keeps its last one.) JupyterLab shows the live widget;
 GitHub, an untrusted notebook, or a runtime without widgets shows the picture or table. The notebooks
 are stored that way (``scripts/store_outputs.py``), so they open with pictures and unmodified.
@@ -27,7 +27,7 @@ from torch import nn
 
 from workflow_utils.engine import History, fit
 from workflow_utils.models import LinearRegressionModel
-from workflow_utils.plotting import OKABE_ITO, plot_loss_curves, plot_predictions
+from workflow_utils.plotting import OKABE_ITO, describe_figure, img_html, plot_loss_curves, plot_predictions
 
 OPTIMIZERS = {"SGD": torch.optim.SGD, "Adam": torch.optim.Adam}
 LOSSES = {"L1": nn.L1Loss, "MSE": nn.MSELoss}
@@ -73,14 +73,17 @@ def _whole_epochs(ax: Axes) -> None:
 
 
 class _WithPicture:
-    """Adds the widget's current picture (its ``image`` as a PNG) to what Jupyter is given to show."""
+    """Adds the widget's current picture to what Jupyter is given to show: its ``image`` as a PNG, and as HTML
+    with alt text (what ``describe_figures`` gives a figure)."""
 
     image: widgets.Image
+    picture_alt: str  # describe_figure of the picture it shows
 
     def _repr_mimebundle_(self, **kwargs):
         data = super()._repr_mimebundle_(**kwargs)  # text/plain and the live widget's view
         if data is not None and self.image.value:
             data["image/png"] = base64.b64encode(self.image.value).decode("ascii")
+            data["text/html"] = img_html(data["image/png"], self.picture_alt)  # the PNG with alt text
         return data
 
 
@@ -157,6 +160,7 @@ class LearningRateExplorer(_WithPicture, widgets.VBox):
             f"w over the last 10 epochs: {low:.3f} to {high:.3f}"
         )
         plot_predictions(X_train, y_train, X_test, y_test, predictions, ax=ax_line, title=title)
+        self.picture_alt = describe_figure(self.figure)  # before _show closes the figure
         _show(self.image, self.figure)
 
     def last_weights_range(self, epochs: int = 10) -> tuple[float, float]:
