@@ -177,3 +177,22 @@ def test_describe_figures_outside_jupyter_changes_nothing():
     backend = matplotlib.get_backend()
     assert describe_figures() is None
     assert matplotlib.get_backend() == backend
+
+
+def test_the_figure_html_holds_the_base64_whole_whatever_ipython_adds(monkeypatch):
+    """IPython 7 (Colab's) ends a figure's base64 PNG with a newline: inside src it would split the PNG."""
+    import matplotlib.pyplot as plt
+
+    from workflow_utils import plotting
+
+    class Formatters:
+        formatters = {"image/png": lambda fig: "iVBORw0K\nGgo=\n"}
+
+    class Shell:
+        display_formatter = Formatters()
+
+    monkeypatch.setattr("IPython.get_ipython", lambda: Shell())
+    fig, ax = plt.subplots()
+    html = plotting._figure_html(fig)
+    plt.close(fig)
+    assert 'src="data:image/png;base64,iVBORw0KGgo="' in html and "\n" not in html

@@ -103,7 +103,8 @@ def _figure_html(fig: Figure) -> str | None:
     png = get_ipython().display_formatter.formatters["image/png"](fig)  # the inline backend's own PNG
     if not png:
         return None
-    return img_html(png, describe_figure(fig))
+    png = png.decode("ascii") if isinstance(png, bytes) else png
+    return img_html("".join(png.split()), describe_figure(fig))  # IPython 7 ends its base64 with a newline
 
 
 def img_html(png: str, alt: str) -> str:
