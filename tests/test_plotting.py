@@ -157,7 +157,9 @@ def test_describe_figures_gives_each_figure_html_with_alt_text_in_jupyter():
     assert len(figures) == 2
     for output in figures:
         html = output.data["text/html"]
-        assert html.startswith('<img class="described-figure" src="data:image/png;base64,' + output.data["image/png"])
+        assert html.startswith(
+            '<img class="described-figure" src="data:image/png;base64,' + "".join(output.data["image/png"].split())
+        )
     assert (
         re.search(r'alt="([^"]*)"', figures[0].data["text/html"])[1]
         == "Figure, &quot;T&quot;: against x; legend: train."
