@@ -28,6 +28,8 @@ import nbformat
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 DESCRIBED_FIGURE = "described-figure"  # workflow_utils.plotting.FIGURE_HTML_CLASS (slides/ must not import torch)
+WIDGET_PICTURE = "widget-picture"  # workflow_utils.widgets.WIDGET_PICTURE: a widget's <img> with alt text
+_WIDGET_PNG = re.compile(rf'^<img class="{WIDGET_PICTURE}" src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
 # whole lines and trailing comments addressed to nbval and ruff, not to the reader
 _TOOL_LINE = re.compile(r"^\s*# nbval-[\w-]+:.*(?:\n|$)", re.MULTILINE)
 _TOOL_TAIL = re.compile(r"\s+# noqa(?::[ \w,]*)?$", re.MULTILINE)
@@ -47,10 +49,27 @@ def widget_models(state: dict, model_id: str):
         yield from widget_models(state, child)
 
 
+def _pictures(parts: list[dict]) -> list[str]:
+    """The base64 PNGs the widget models hold, in order: a ``workflow_utils.widgets.Picture`` (an <img> in an
+    HTML widget) or, in a notebook saved before it existed, an ipywidgets Image."""
+    pictures = []
+    for part in parts:
+        if part.get("model_name") == "HTMLModel":
+            found = _WIDGET_PNG.match(part.get("state", {}).get("value", ""))
+            pictures += [found.group(1)] if found else []
+        elif part.get("model_name") == "ImageModel":
+            pictures += [
+                buffer["data"]
+                for buffer in part.get("buffers", [])
+                if buffer.get("path") == ["value"] and buffer.get("encoding") == "base64"
+            ]
+    return pictures
+
+
 def _widget_kind(parts: list[dict]) -> str:
     """'progress' (a progress bar), 'picture' (a widget that draws a PNG) or 'controls' (the rest)."""
     names = {part.get("model_name") for part in parts}
-    return "progress" if "FloatProgressModel" in names else "picture" if "ImageModel" in names else "controls"
+    return "progress" if "FloatProgressModel" in names else "picture" if _pictures(parts) else "controls"
 
 
 def store_widgets(nb) -> int:
@@ -79,13 +98,7 @@ def store_widgets(nb) -> int:
                     f"cell {cell.get('id')}: a widget whose state was not saved; re-execute it with `make notebooks`"
                 )
             parts = list(widget_models(state, model_id))
-            pictures = [
-                buffer["data"]
-                for part in parts
-                if part.get("model_name") == "ImageModel"
-                for buffer in part.get("buffers", [])
-                if buffer.get("path") == ["value"] and buffer.get("encoding") == "base64"
-            ]
+            pictures = _pictures(parts)
             if pictures:
                 output["data"]["image/png"] = pictures[-1]
             output["metadata"] = {"widget": _widget_kind(parts)}

@@ -5,6 +5,7 @@ from torch import nn
 from workflow_utils.data import make_line_data, split_data
 from workflow_utils.engine import fit
 from workflow_utils.models import LinearRegressionModel
+from workflow_utils.plotting import describe_figure
 from workflow_utils.widgets import LearningRateExplorer, LiveLossPlot, TrainingStepper
 
 
@@ -103,10 +104,38 @@ def test_live_plot_without_epochs_explains():
 
 def test_redraws_land_in_the_image_widget_as_png(line):
     explorer = LearningRateExplorer(*line, epochs=5)
-    first = explorer.image.value
+    first = explorer.image.png
     assert first[:8] == b"\x89PNG\r\n\x1a\n"
     explorer.optimizer_menu.value = "Adam"
-    assert explorer.image.value != first
+    assert explorer.image.png != first
+
+
+def test_widget_pictures_carry_alt_text_describing_what_they_show(line):
+    """A screen reader meets the live picture with words: its <img> has the alt text describe_figure gives the
+    figure shown, the PNG itself, and each redraw replaces both (an ipywidgets Image could carry none)."""
+    import base64
+    import html
+    import re
+
+    explorer = LearningRateExplorer(*line, epochs=5)
+    shown = re.fullmatch(
+        r'<img class="widget-picture" src="data:image/png;base64,([^"]+)" alt="([^"]+)" style="[^"]+">',
+        explorer.image.value,
+    )
+    assert shown, explorer.image.value[:120]
+    assert base64.b64decode(shown.group(1)) == explorer.image.png
+    assert html.unescape(shown.group(2)) == explorer.image.alt
+    assert explorer.image.alt.startswith('Figure with 2 panels. Panel 1, "L1 loss, lr=0.0100"')
+    explorer.lr_slider.value = 0.1
+    assert "lr=0.1000" in explorer.image.alt and html.escape(explorer.image.alt, quote=True) in explorer.image.value
+    live = LiveLossPlot(every=1)
+    assert (
+        live.image.alt
+        == 'Figure, "Loss curves (live)": loss against epoch. No curves yet: waiting for the first epochs.'
+    )
+    live = _live_plot_after(line, epochs=2)
+    assert live.image.alt == describe_figure(live.last_figure)  # the curves drawn, with their legend
+    assert "legend: train loss, validation loss" in live.image.alt
 
 
 def _png_size(png):
@@ -119,18 +148,18 @@ def _png_size(png):
 
 def test_pictures_are_shown_at_the_size_they_were_drawn(line):
     explorer = LearningRateExplorer(*line, epochs=5)
-    width, height = _png_size(explorer.image.value)
+    width, height = _png_size(explorer.image.png)
     # 9 x 3.2 in at 100 dpi, trimmed to the axes; the trim rounds a pixel differently across matplotlib releases
     assert abs(width - 821) <= 2 and abs(height - 353) <= 2, (width, height)  # two title lines on the right
-    assert (explorer.image.layout.width, explorer.image.layout.height) == (f"{width}px", "auto")
-    assert explorer.image.layout.max_width == "100%"  # a narrow window shrinks it, keeping its shape
+    # at that size, and a narrow window shrinks it, keeping its shape
+    assert f'style="display: block; width: {width}px; max-width: 100%; height: auto"' in explorer.image.value
 
 
 def test_live_plot_starts_with_an_empty_plot_the_size_of_its_redraws(line):
     X_train, y_train, X_test, y_test = line
     live = LiveLossPlot(every=1)
-    blank_width, blank_height = _png_size(live.image.value)  # a picture from the start: no broken-image icon
-    assert live.image.layout.width == f"{blank_width}px" and live.updates == 0
+    blank_width, blank_height = _png_size(live.image.png)  # a picture from the start: no broken-image icon
+    assert f"width: {blank_width}px;" in live.image.value and live.updates == 0
     torch.manual_seed(42)
     model = LinearRegressionModel()
     fit(
@@ -142,8 +171,8 @@ def test_live_plot_starts_with_an_empty_plot_the_size_of_its_redraws(line):
         val_data=(X_test, y_test),
         on_epoch_end=live,
     )
-    width, height = _png_size(live.image.value)
-    assert live.image.layout.width == f"{width}px"
+    width, height = _png_size(live.image.png)
+    assert f"width: {width}px;" in live.image.value
     assert abs(blank_width / width - 1) < 0.1 and abs(blank_height / height - 1) < 0.1, (
         (blank_width, blank_height),
         (width, height),
@@ -201,7 +230,7 @@ def test_live_plot_labels_whole_epochs_only(line):
 
 def test_live_plot_is_short_enough_for_a_720_pixel_screen(line):
     live = _live_plot_after(line, epochs=2)
-    width, height = _png_size(live.image.value)
+    width, height = _png_size(live.image.png)
     # about 600 x 300 px: JupyterLab at 1280 x 720 shows about 590 px of notebook, the progress bar needs some
     assert height <= 320 and width >= 500, (width, height)
     assert [text.get_text() for text in live.last_figure.axes[0].get_legend().get_texts()] == [

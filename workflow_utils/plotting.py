@@ -107,12 +107,13 @@ def _figure_html(fig: Figure) -> str | None:
     return img_html("".join(png.split()), describe_figure(fig))  # IPython 7 ends its base64 with a newline
 
 
-def img_html(png: str, alt: str) -> str:
+def img_html(png: str, alt: str, css_class: str = FIGURE_HTML_CLASS, style: str | None = None) -> str:
     """An <img> of a base64 PNG with its alt text, as ``describe_figures`` shows a figure (01_data, "Look at
-    it: a plotting function written by hand")."""
+    it: a plotting function written by hand"); the widgets' pictures give their own class and size."""
     from html import escape
 
-    return f'<img class="{FIGURE_HTML_CLASS}" src="data:image/png;base64,{png}" alt="{escape(alt, quote=True)}">'
+    styled = "" if style is None else f' style="{escape(style, quote=True)}"'
+    return f'<img class="{css_class}" src="data:image/png;base64,{png}" alt="{escape(alt, quote=True)}"{styled}>'
 
 
 def describe_figure(fig: Figure) -> str:

@@ -29,24 +29,42 @@ from workflow_utils.engine import History, fit
 from workflow_utils.models import LinearRegressionModel
 from workflow_utils.plotting import OKABE_ITO, describe_figure, img_html, plot_loss_curves, plot_predictions
 
+WIDGET_PICTURE = "widget-picture"  # the class of a widget's <img>: scripts/store_outputs.py finds the picture by it
+
 OPTIMIZERS = {"SGD": torch.optim.SGD, "Adam": torch.optim.Adam}
 LOSSES = {"L1": nn.L1Loss, "MSE": nn.MSELoss}
 
 
-def _show(image: widgets.Image, fig: Figure) -> None:
-    """Show ``fig`` in ``image`` as a PNG, and close it so it does not also appear below the cell.
+class Picture(widgets.HTML):
+    """A PNG in a widget, at the size it was drawn and with alt text: ``show(fig)`` replaces it.
 
-    Updating an Image widget's value is a widget message, not a cell output, so redraws never
-    pile up in the notebook (and never disturb nbval).
+    An ``<img>`` in an HTML widget, not an ipywidgets ``Image``: an Image cannot carry alt text (its view
+    breaks in ipywidgets 8.1 when given a tooltip), so a screen reader would meet a picture with no words.
+    ``png`` holds the PNG's bytes and ``alt`` its description (``describe_figure``). Updating the widget's
+    value is a widget message, not a cell output, so redraws never pile up in the notebook (nor disturb nbval).
     """
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")  # the resolution of the notebook's own figures
-    plt.close(fig)
-    png = buffer.getvalue()
-    width, _ = _png_size(png)
-    # At the size it was drawn: left to itself, the widget box stretches the picture to the cell's width (blurry).
-    image.layout.width, image.layout.height, image.layout.max_width = f"{width}px", "auto", "100%"
-    image.value = png
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.png, self.alt = b"", ""
+
+    def show(self, fig: Figure, alt: str | None = None) -> None:
+        """Show ``fig`` with ``alt`` (by default ``describe_figure(fig)``), and close it so it does not also
+        appear below the cell."""
+        self.alt = describe_figure(fig) if alt is None else alt
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")  # the resolution of the notebook's own figures
+        plt.close(fig)
+        self.png = buffer.getvalue()
+        # At the size it was drawn (left to itself, a box stretches a picture to the cell's width: blurry), and
+        # narrower in a narrow window, keeping its shape.
+        width, _ = _png_size(self.png)
+        self.value = img_html(
+            base64.b64encode(self.png).decode("ascii"),
+            self.alt,
+            css_class=WIDGET_PICTURE,
+            style=f"display: block; width: {width}px; max-width: 100%; height: auto",
+        )
 
 
 def _png_size(png: bytes) -> tuple[int, int]:
@@ -76,14 +94,13 @@ class _WithPicture:
     """Adds the widget's current picture to what Jupyter is given to show: its ``image`` as a PNG, and as HTML
     with alt text (what ``describe_figures`` gives a figure)."""
 
-    image: widgets.Image
-    picture_alt: str  # describe_figure of the picture it shows
+    image: Picture
 
     def _repr_mimebundle_(self, **kwargs):
         data = super()._repr_mimebundle_(**kwargs)  # text/plain and the live widget's view
-        if data is not None and self.image.value:
-            data["image/png"] = base64.b64encode(self.image.value).decode("ascii")
-            data["text/html"] = img_html(data["image/png"], self.picture_alt)  # the PNG with alt text
+        if data is not None and self.image.png:
+            data["image/png"] = base64.b64encode(self.image.png).decode("ascii")
+            data["text/html"] = img_html(data["image/png"], self.image.alt)  # the PNG with alt text
         return data
 
 
@@ -120,7 +137,7 @@ class LearningRateExplorer(_WithPicture, widgets.VBox):
         self.optimizer_menu = widgets.Dropdown(
             options=list(OPTIMIZERS), value=optimizer, description="optimizer", style=whole_label
         )
-        self.image = widgets.Image(format="png")
+        self.image = Picture()
         super().__init__([widgets.HBox([self.lr_slider, self.optimizer_menu]), self.image])
         self.lr_slider.observe(lambda _change: self.update(), names="value")
         self.optimizer_menu.observe(lambda _change: self.update(), names="value")
@@ -160,8 +177,7 @@ class LearningRateExplorer(_WithPicture, widgets.VBox):
             f"w over the last 10 epochs: {low:.3f} to {high:.3f}"
         )
         plot_predictions(X_train, y_train, X_test, y_test, predictions, ax=ax_line, title=title)
-        self.picture_alt = describe_figure(self.figure)  # before _show closes the figure
-        _show(self.image, self.figure)
+        self.image.show(self.figure)
 
     def last_weights_range(self, epochs: int = 10) -> tuple[float, float]:
         """The lowest and highest ``w`` over the last ``epochs`` epochs: one value when training has settled,
@@ -277,8 +293,9 @@ class LiveLossPlot(widgets.VBox):
         self.every, self.title, self.updates = every, title, 0
         self.history: History | None = None
         self.last_figure: Figure | None = None
-        self.image = widgets.Image(format="png")
-        _show(self.image, _waiting_figure(title))  # an empty plot, not a broken-image icon, until the first redraw
+        self.image = Picture()
+        waiting = _waiting_figure(title)  # an empty plot, not a broken-image icon, until the first redraw
+        self.image.show(waiting, alt=f"{describe_figure(waiting)} No curves yet: waiting for the first epochs.")
         super().__init__([self.image])
 
     def __call__(self, history: History) -> None:
@@ -286,7 +303,7 @@ class LiveLossPlot(widgets.VBox):
         if len(history.epochs) % self.every == 0:  # after every `every` epochs, so a run of 20 ends drawn
             self.updates += 1
             self.last_figure = self.figure(history)  # kept (closed) so tests can read what was shown
-            _show(self.image, self.last_figure)
+            self.image.show(self.last_figure)
 
     def figure(self, history: History) -> Figure:
         """The live picture of ``history``: its loss curves at ``LIVE_FIGSIZE``, ticked at whole epochs.

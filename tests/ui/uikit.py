@@ -79,6 +79,9 @@ def chromium(width: int = 1400, height: int = 1000, offline: bool = False):
         "Emulation.setDeviceMetricsOverride",
         {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False},
     )
+    # the page has focus, as a window a person uses has: headless Chromium 150 gives it none, and JupyterLab's
+    # current notebook (which its menus act on) is the one that last had focus
+    driver.execute_cdp_cmd("Emulation.setFocusEmulationEnabled", {"enabled": True})
     if offline:  # every request that is not a local file fails, and the performance log lists it
         driver.execute_cdp_cmd("Network.enable", {})
         driver.execute_cdp_cmd(
