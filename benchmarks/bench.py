@@ -738,6 +738,42 @@ def bench_compiled_prediction(model: nn.Module, data: DigitsData, device: torch.
 # --- running, printing, saving ----------------------------------------------------------------
 
 
+def bench_grading(students: int) -> list[Row]:
+    """Figure 9: the grader (``python -m workflow_utils.grade``) on a class of ``students`` who each hand in 00's
+    exercises answered (the solutions notebook under the lesson's name), two at a time, each in its sandbox.
+
+    Its reference, run in this minute: the same notebook run once plainly in a fresh kernel. Per notebook, grading
+    adds the sandbox and the judging cell: the target is at most 1.5 plain runs. Per class, two at a time on two
+    cores should take at most 0.75 of running them one after another."""
+    from workflow_utils.grade import grade_class
+
+    solutions = NOTEBOOKS / "solutions" / "00_tensors_and_autograd_solutions.ipynb"
+    plain = time_notebook(solutions)
+    with tempfile.TemporaryDirectory(prefix="bench-grading-") as folder:
+        submissions, out = Path(folder) / "submissions", Path(folder) / "out" / "grades.csv"
+        for i in range(students):
+            (submissions / f"student{i:02d}").mkdir(parents=True)
+            (submissions / f"student{i:02d}" / "00_tensors_and_autograd.ipynb").write_bytes(solutions.read_bytes())
+        start = time.perf_counter()
+        graded = grade_class(submissions, out, ["00_tensors_and_autograd"], echo=lambda *a, **k: None)
+        seconds = time.perf_counter() - start
+    right = sum(outcome == "correct" for g in graded for outcome, _ in g.questions.values())
+    each = statistics.median(g.seconds for g in graded)
+    return [
+        row(f"grading a class of {students} (00b's 4 exercises, 2 at a time): seconds", seconds, "s", fmt="{:.1f}"),
+        row(f"  questions judged correct, of {4 * students} answered right", right, "", (">=", 4 * students), "{:.0f}"),
+        row("  seconds per notebook graded (median, from start to verdicts)", each, "s", fmt="{:.1f}"),
+        row("  that / one plain run of the notebook", each / plain, "x", ("<=", 1.5), fmt="{:.2f}"),
+        row(
+            "  the class / one plain run per student, one after another",
+            seconds / (plain * students),
+            "x",
+            ("<=", 0.75),
+            fmt="{:.2f}",
+        ),
+    ]
+
+
 @dataclass
 class Settings:
     """How much to measure: repetitions, epochs and which notebooks."""
@@ -749,6 +785,7 @@ class Settings:
     import_reps: int = 5
     ddp_epochs: int = 20
     speed_epochs: int = 20
+    grading_students: int = 30
     notebooks: bool = True
     quick: bool = False
     only: tuple[str, ...] = ()  # figure names with '-' for ' ' (e.g. 'two-processes'); empty: every figure
@@ -765,6 +802,7 @@ class Settings:
             import_reps=1,
             ddp_epochs=2,
             speed_epochs=2,
+            grading_students=2,
             notebooks=notebooks,
             quick=True,
             reference_reps=1,
@@ -789,6 +827,7 @@ def run_benchmarks(settings: Settings, data: DigitsData | None = None, data_root
         ("import time", lambda: bench_import(settings.import_reps)),
         ("two processes", lambda: bench_ddp(Path(data_root), settings.ddp_epochs)),
         ("amp and compile", lambda: bench_amp_and_compile(data, device, settings.speed_epochs)),
+        ("grading", lambda: bench_grading(settings.grading_students)),
     ]
     for name, measure in figures:
         if settings.only and name.replace(" ", "-") not in settings.only:

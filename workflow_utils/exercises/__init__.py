@@ -41,6 +41,9 @@ def _left_as_found(answer: tuple[Any, ...]) -> Iterator[None]:
                     b.copy_(saved)
 
 
+NOT_ATTEMPTED, INCORRECT, CORRECT = "not attempted", "incorrect", "correct"  # a verdict's outcomes
+
+
 @dataclass
 class Exercise:
     """One exercise: ``problem(*answer)`` returns what is wrong (a string) or None when correct.
@@ -53,6 +56,9 @@ class Exercise:
     hint_text: str | tuple[str, ...]
     solution_code: str
     report: Callable[..., str] | None = None  # a line added after "correct!" (e.g. the one test score)
+    # the names the lesson passes to check(), in order: the grader (workflow_utils.grade) reads them from the
+    # student's notebook after running it, so a deleted or rewritten check cell changes nothing
+    answers: tuple[str, ...] = ()
     _hints_shown: int = field(default=0, init=False, repr=False, compare=False)  # graded hints revealed so far
 
     @property
@@ -62,17 +68,21 @@ class Exercise:
 
     def check(self, *answer: Any) -> None:
         """Print a verdict for ``answer``: correct, not attempted yet, or what is wrong plus a hint."""
+        outcome, message = self.verdict(*answer)
+        print(message)
+        if outcome == CORRECT and self.report is not None:
+            with _left_as_found(answer):
+                print(f"  {self.report(*answer)}")
+
+    def verdict(self, *answer: Any) -> tuple[str, str]:
+        """The outcome for ``answer`` (``NOT_ATTEMPTED``, ``INCORRECT`` or ``CORRECT``) and the line ``check``
+        prints for it; the grader (``workflow_utils.grade``) records both."""
         if self._unattempted(answer):
-            print(f"{self.name}: not attempted yet (replace the None above, then run the cell again)")
-            return
+            return NOT_ATTEMPTED, f"{self.name}: not attempted yet (replace the None above, then run the cell again)"
         problem = self._problem(answer)
         if problem is None:
-            print(f"{self.name}: correct!")
-            if self.report is not None:
-                with _left_as_found(answer):
-                    print(f"  {self.report(*answer)}")
-        else:
-            print(f"{self.name}: not yet. {problem}\n  hint: {self._hint_pointer()}")
+            return CORRECT, f"{self.name}: correct!"
+        return INCORRECT, f"{self.name}: not yet. {problem}\n  hint: {self._hint_pointer()}"
 
     def passes(self, *answer: Any) -> bool:
         """Whether ``answer`` is correct, without printing anything."""

@@ -168,6 +168,7 @@ q1 = Exercise(
         "in ex_grid[rows, columns], ':' in the rows place means every row, so ex_grid[:, 2] is column 2.",
     ),
     "ex_grid = torch.arange(12).reshape(3, 4)\nex_column = ex_grid[:, 2]",
+    answers=("ex_grid", "ex_column"),
 )
 q2 = Exercise(
     "ex00.q2",
@@ -180,6 +181,7 @@ q2 = Exercise(
         "(3, 1) times (4,) broadcasts to (3, 4).",
     ),
     "ex_areas = heights.unsqueeze(dim=1) * widths  # (3, 1) * (4,) -> (3, 4)",
+    answers=("ex_areas",),
 )
 q3 = Exercise(
     "ex00.q3",
@@ -192,6 +194,7 @@ q3 = Exercise(
         "(image) remains.",
     ),
     "ex_best = ex_scores.argmax(dim=1)",
+    answers=("ex_best",),
 )
 q4 = Exercise(
     "ex00.q4",
@@ -206,4 +209,5 @@ q4 = Exercise(
     ),
     "ex_by_hand = 3 * 2**2 - 5  # the slope of a**3 - 5*a is 3*a**2 - 5\n"
     "ex_a = torch.tensor(2.0, requires_grad=True)\nf = ex_a**3 - 5 * ex_a\nf.backward()",
+    answers=("ex_a", "ex_by_hand"),
 )

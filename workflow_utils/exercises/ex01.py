@@ -143,12 +143,14 @@ q1 = Exercise(
     _line,
     "make_line_data(weight=..., bias=..., step=...) returns X and y with one row per point.",
     "X_ex, y_ex = make_line_data(weight=-1.5, bias=2.0, step=0.01)",
+    answers=("X_ex", "y_ex"),
 )
 q2 = Exercise(
     "ex01.q2",
     _split,
     "split_data(X, y, train_fraction=...) keeps the order; 70 % of 100 points is 70.",
     "X_ex_train, y_ex_train, X_ex_test, y_ex_test = split_data(X_ex, y_ex, train_fraction=0.7)",
+    answers=("X_ex_train", "X_ex_test"),
 )
 q3 = Exercise(
     "ex01.q3",
@@ -157,12 +159,14 @@ q3 = Exercise(
     "divide by the training std, then measure.",
     "val_images, _ = read_image_folder('data/digits', 'val')\nval_normalised = (val_images - mean) / std\n"
     "val_mean, val_std = val_normalised.mean().item(), val_normalised.std().item()",
+    answers=("val_mean", "val_std"),
 )
 q4 = Exercise(
     "ex01.q4",
     _val_loader,
     "make_loader(dataset, batch_size=..., shuffle=...) — which splits should shuffle?",
     "val_loader_ex = make_loader(digits.val.dataset, batch_size=32, shuffle=False)",
+    answers=("val_loader_ex",),
 )
 q5 = Exercise(
     "ex01.q5",
@@ -171,4 +175,5 @@ q5 = Exercise(
     "the formula, then the first 80 % for training.",
     "X_new = torch.arange(0, 2, 0.01).unsqueeze(dim=1)\ny_new = 2 * X_new - 1\n"
     "X_new_train, y_new_train, X_new_test, y_new_test = split_data(X_new, y_new, train_fraction=0.8)",
+    answers=("X_new_train", "y_new_train", "X_new_test", "y_new_test"),
 )

@@ -131,6 +131,7 @@ q1 = Exercise(
     _seed0,
     "call torch.manual_seed(0) on the line right before LinearRegressionModel().",
     "torch.manual_seed(0)\nmodel_seed0 = LinearRegressionModel()",
+    answers=("model_seed0",),
 )
 q2 = Exercise(
     "ex02.q2",
@@ -148,6 +149,7 @@ q2 = Exercise(
 
 
 quadratic_model = QuadraticModel()""",
+    answers=("quadratic_model",),
 )
 q3 = Exercise(
     "ex02.q3",
@@ -155,6 +157,7 @@ q3 = Exercise(
     "three ideas: each image must become a row of 64 numbers; a hidden layer of 64 units; and something "
     "non-linear between the two linear layers (without it, two linear layers act as one).",
     "small_mlp = nn.Sequential(nn.Flatten(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 10))",
+    answers=("small_mlp",),
 )
 q4 = Exercise(
     "ex02.q4",
@@ -173,4 +176,5 @@ q4 = Exercise(
 
 
 my_model = MyDigitsNet()""",
+    answers=("my_model",),
 )

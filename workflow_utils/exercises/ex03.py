@@ -80,18 +80,21 @@ q1 = Exercise(
     "seed 42, LinearRegressionModel(), then ((model(X_test) - y_test) ** 2).mean().",
     "torch.manual_seed(42)\nmodel = LinearRegressionModel()\nwith torch.inference_mode():\n"
     "    test_mse = ((model(X_test) - y_test) ** 2).mean().item()",
+    answers=("test_mse",),
 )
 q2 = Exercise(
     "ex03.q2",
     _grad_b,
     "for MSE, dL/db = 2 * mean(prediction - truth); compare with model.bias.grad after backward().",
     "torch.manual_seed(42)\nmodel = LinearRegressionModel()\ngrad_b = (2 * (model(X_train) - y_train).mean()).item()",
+    answers=("grad_b",),
 )
 q3 = Exercise(
     "ex03.q3",
     _diverging_lr,
     "train_line(lr) for each rate and look at the last loss, or plot the curves on a log scale.",
     "for lr in (0.5, 0.8, 0.95, 1.2):\n    print(lr, train_line(lr).train_loss[-1])\ndiverging_lr = 0.95",
+    answers=("diverging_lr",),
 )
 
 
@@ -164,4 +167,5 @@ q4 = Exercise(
     "torch.manual_seed(42)\nmy_model = LinearRegressionModel()\nmy_loss_fn = nn.L1Loss()\n"
     "my_optimizer = torch.optim.Adam(my_model.parameters(), lr=0.01)",
     report=_test_once,
+    answers=("my_model", "my_loss_fn", "my_optimizer"),
 )

@@ -260,6 +260,7 @@ q1 = Exercise(
     "torch.manual_seed(42)\nmodel_300 = LinearRegressionModel()\n"
     "history_300 = fit(model_300, (X_train, y_train), nn.L1Loss(), torch.optim.SGD(model_300.parameters(), lr=0.01), "
     "epochs=300)\nlosses_300 = history_300.train_loss",
+    answers=("model_300", "losses_300"),
 )
 q2 = Exercise(
     "ex04.q2",
@@ -270,6 +271,7 @@ q2 = Exercise(
     "opt = torch.optim.SGD(model_decay.parameters(), lr=0.01)\n"
     "sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.995)\n"
     "fit(model_decay, (X_train, y_train), nn.L1Loss(), opt, epochs=1000, scheduler=sched)",
+    answers=("model_decay",),
 )
 q3 = Exercise(
     "ex04.q3",
@@ -277,6 +279,7 @@ q3 = Exercise(
     "forward, loss, zero_grad, backward, step; return loss.item().",
     "def train_one_step(model, X, y, loss_fn, optimizer):\n    loss = loss_fn(model(X), y)\n"
     "    optimizer.zero_grad()\n    loss.backward()\n    optimizer.step()\n    return loss.item()",
+    answers=("train_one_step",),
 )
 q4 = Exercise(
     "ex04.q4",
@@ -293,4 +296,5 @@ q4 = Exercise(
     "    for X, y in loader:\n        X, y = X.to(device), y.to(device)\n        loss = loss_fn(model(X), y)\n"
     "        optimizer.zero_grad()\n        loss.backward()\n        optimizer.step()\n"
     "        total += loss.item() * len(y)\n        seen += len(y)\n    return total / seen",
+    answers=("train_epoch",),
 )

@@ -236,6 +236,7 @@ q1 = Exercise(
     "chosen_lr = min(val_mae, key=val_mae.get)  # chosen on validation\n"
     "with torch.inference_mode():  # the test split, once\n"
     "    test_mae = (models[chosen_lr](X_test) - y_test).abs().mean().item()",
+    answers=("chosen_lr", "test_mae"),
 )
 q2 = Exercise(
     "ex05.q2",
@@ -244,6 +245,7 @@ q2 = Exercise(
     "image predicted as k).",
     "def precision_recall(matrix, k):\n    hits = matrix[k, k].item()\n"
     "    return hits / matrix[:, k].sum().item(), hits / matrix[k].sum().item()",
+    answers=("precision_recall",),
 )
 q3 = Exercise(
     "ex05.q3",
@@ -254,6 +256,7 @@ q3 = Exercise(
     "    with torch.inference_mode():\n        for X, y in loader:\n            X, y = X.to(device), y.to(device)\n"
     "            correct += (model(X).argmax(dim=1) == y).sum().item()\n            total += len(y)\n"
     "    return correct / total",
+    answers=("evaluate_accuracy",),
 )
 q4 = Exercise(
     "ex05.q4",
@@ -265,4 +268,5 @@ q4 = Exercise(
     "        for X, y in loader:\n            preds = model(X.to(device)).argmax(dim=1).cpu()\n"
     "            for true, pred in zip(y.tolist(), preds.tolist()):\n                matrix[true, pred] += 1\n"
     "    return matrix",
+    answers=("confusion",),
 )

@@ -171,6 +171,7 @@ q1 = Exercise(
     _saved_state_dict,
     "torch.save(model_0.state_dict(), path) saves only the learned tensors.",
     "q1_path = MODEL_DIR / 'ex06_q1_model_0.pth'\ntorch.save(model_0.state_dict(), q1_path)",
+    answers=("q1_path",),
 )
 q2 = Exercise(
     "ex06.q2",
@@ -182,6 +183,7 @@ q2 = Exercise(
     "q2_path = MODEL_DIR / 'ex06_q2_checkpoint.pth'\n"
     "torch.save({'epoch': 50, 'model_state': first_half_model.state_dict(),\n"
     "            'optimizer_state': first_half_opt.state_dict(), 'loss': loss_50}, q2_path)",
+    answers=("q2_path",),
 )
 q3 = Exercise(
     "ex06.q3",
@@ -193,6 +195,7 @@ q3 = Exercise(
     "    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)\n"
     "    optimizer.load_state_dict(checkpoint['optimizer_state'])\n"
     "    return model, optimizer, checkpoint['epoch']",
+    answers=("resume",),
 )
 q4 = Exercise(
     "ex06.q4",
@@ -206,4 +209,5 @@ q4 = Exercise(
     "    checkpoint = torch.load(path, map_location='cpu', weights_only=True)\n"
     "    model.load_state_dict(checkpoint['model'])\n    optimizer.load_state_dict(checkpoint['optimizer'])\n"
     "    scheduler.load_state_dict(checkpoint['scheduler'])\n    return checkpoint['epoch']",
+    answers=("save_run", "load_run"),
 )

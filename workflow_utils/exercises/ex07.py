@@ -128,6 +128,7 @@ q1 = Exercise(
     "an 8x8 torch.tensor of grey levels 0-16, dtype=torch.float32; the 1s in this data set are a thick "
     "vertical stroke down the middle columns.",
     "one = torch.zeros(8, 8)\none[:, 3:5] = 16  # a thick stroke down the middle",
+    answers=("one", "read_digit"),
 )
 q2 = Exercise(
     "ex07.q2",
@@ -138,6 +139,7 @@ q2 = Exercise(
     "fit(mlp, digits.train, mlp_loss, mlp_opt, epochs, val_data=digits.val, metric='accuracy',\n"
     "    scheduler=mlp_sched, seed=42)",
     report=_validation_then_test,
+    answers=("mlp",),
 )
 q3 = Exercise(
     "ex07.q3",
@@ -147,6 +149,7 @@ q3 = Exercise(
     "def read_many(drawings):\n    x = digits.normalize(drawings / 16).unsqueeze(1)\n"
     "    probabilities = predict(reloaded, x)[0].softmax(dim=1)\n"
     "    return probabilities.argmax(dim=1), probabilities",
+    answers=("read_many", "read_digit"),
 )
 q4 = Exercise(
     "ex07.q4",
@@ -169,4 +172,5 @@ fit(net, digits.train, net_loss, net_opt, 10, val_data=digits.val, metric="accur
     seed=0, checkpoint_path="models/ex07_q4_best.pth")
 my_net = load_model(TwoLayerNet(), "models/ex07_q4_best.pth").to(device)""",
     report=_validation_then_test,
+    answers=("my_net",),
 )

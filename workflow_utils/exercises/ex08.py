@@ -175,6 +175,7 @@ q1 = Exercise(
     "--batch-size is the global batch.",
     'command = ("torchrun --nproc_per_node=4 -m workflow_utils.train_digits "\n'
     '           "--epochs 10 --batch-size 128")\nex08.q1.check(command)',
+    answers=("command",),
 )
 q2 = Exercise(
     "ex08.q2",
@@ -182,6 +183,7 @@ q2 = Exercise(
     "every process gets math.ceil(n_images / processes) images; the sampler repeats a few to make up the total.",
     "def shares(n_images, processes):\n    per_process = math.ceil(n_images / processes)\n"
     "    return per_process, per_process * processes - n_images\n\n\nex08.q2.check(shares)",
+    answers=("shares",),
 )
 q3 = Exercise(
     "ex08.q3",
@@ -197,4 +199,5 @@ q3 = Exercise(
     "    # the average: what DDP's all-reduce hands back to every process\n"
     "    return {name: total / processes for name, total in sums.items()}\n\n\n"
     "ex08.q3.check(average_gradients)",
+    answers=("average_gradients",),
 )
