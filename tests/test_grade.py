@@ -234,3 +234,11 @@ def test_the_sandbox_empties_each_folder_and_puts_back_only_what_is_kept(tmp_pat
         f"mount --bind ./1 {t}/py",
     ]
     assert grade._blank([Path("/tmp")], []) == ["mount -t tmpfs -o mode=1777,size=256m tmpfs /tmp"]
+
+
+def test_no_lesson_or_solution_uses_what_flags_a_notebook_for_a_person_to_read():
+    """The flag must mean something: the series' own code never reaches into the grader's way of judging."""
+    for path in sorted((ROOT / "notebooks").glob("**/*.ipynb")):
+        sources = [c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
+        assert grade.tampering(sources) == [], path.name
+    assert grade.tampering(["x = 1", "Exercise.check = print", "import ctypes"]) == ["ctypes", "Exercise."]

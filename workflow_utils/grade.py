@@ -12,15 +12,15 @@ cell that defines an answer has not attempted it.
 
 A notebook that hangs is stopped at the time limit; one that crashes its kernel, is empty, is not a notebook, or is
 another lesson's notebook under this name is recorded as such, and the batch goes on. Two notebooks run at a time
-(``--jobs``). Student code runs in a sandbox that needs root on Linux (``_sandbox``): as the user ``nobody``, with no
-network, seeing only its own processes and its own copy (the class's folder, the gradebook's folder and the shared
-temporary folders are empty there). Elsewhere the grader stops and says so, unless ``--no-sandbox`` runs student code
-as you. The grader writes its gradebook, ``feedback/<student>.txt`` beside it, and temporary copies it removes.
+(``--jobs``). Student code runs in a sandbox that needs root on Linux (``_sandbox``): as a user id of its own, with
+no network, seeing only its own processes, with the class's folder, the gradebook's folder and every folder anyone may
+write to emptied. Elsewhere the grader stops and says so, unless ``--no-sandbox`` runs student code as you. The grader writes its gradebook, ``feedback/<student>.txt`` beside it, and temporary copies it removes.
 
 Limits, said plainly: student code runs in the kernel that is then judged. The grader closes the ways we know
 (hooks that print after each cell are dropped, checks load only from this package's folder, the verdicts travel
-behind a secret the notebook never sees), but a student who knows Python well could still fool a check from inside
-that kernel, as with any grader that runs student code; the notebook handed in shows how. Each question is worth
+behind a secret the kernel cannot read), but a student who knows Python can still fake a verdict from inside that
+kernel (rewriting ``json``, or how IPython reads a cell), as with any grader that judges in the student's kernel. A
+notebook whose code uses what such tricks need and no lesson uses (``TAMPERING``) is flagged for a person to read. Each question is worth
 ``points`` (1 unless ``--points ex07.q4=3`` says otherwise).
 """
 
@@ -32,6 +32,7 @@ import csv
 import functools
 import json
 import os
+import queue
 import secrets
 import shlex
 import shutil
@@ -57,9 +58,11 @@ LESSONS = {
     "ex07": "07_putting_it_all_together",
     "ex08": "08_scaling_up",
 }
-NOBODY = 65534  # the unprivileged user student code runs as when the grader is started as root
+# Student code runs as a user id no account has, one per notebook run at a time (not the shared ``nobody``): limits
+# per user (processes) and files one run leaves cannot reach the other run.
+STUDENT_UID = 2_000_000_000
 FILE_LIMIT = 2**30  # bytes: the largest file a notebook may write (its checkpoints are a few MB)
-PROCESS_LIMIT = 2048  # processes and threads of the user nobody (08 starts about 10 processes, each with threads)
+PROCESS_LIMIT = 2048  # processes and threads of a run's user (08 starts about 10 processes, each with threads)
 
 # A notebook's run status, one per lesson in the gradebook.
 RAN, MISSING, TIMED_OUT, CRASHED = "ran", "not handed in", "stopped: over the time limit", "crashed"
@@ -101,6 +104,21 @@ _grader_judge(globals(), {module!r}, {package!r})
 """
 
 
+# What no lesson's code uses and code that reaches into the grader's way of judging does: a notebook using any of them
+# is flagged for a person to read (the grade stands; the flag says where to look).
+TAMPERING = (
+    "get_ipython", "input_transformers", "ast_transformers", "settrace", "setprofile", "builtins", "/proc/", "ctypes",
+    "json.dumps", "os.kill", "setsid", "Exercise.", "sys.path", "sys.stdout", "verdicts:", "__import__", "globals()",
+    "pidfd", "prctl",
+)  # fmt: skip
+
+
+def tampering(sources: list[str]) -> list[str]:
+    """The TAMPERING names a notebook's code cells use (tests/test_grade.py: no lesson or solution uses any)."""
+    code = "\n".join(sources)
+    return [name for name in TAMPERING if name in code]
+
+
 @dataclass
 class Graded:
     """One student's notebook for one lesson: how its run ended and each question's outcome and message."""
@@ -137,6 +155,7 @@ def find_notebooks(folder: Path) -> dict[str, Path]:
 
 
 ZIP_LIMIT = 200 * 2**20  # bytes of notebooks one student's .zip may unpack to
+NOTEBOOK_LIMIT = 100 * 2**20  # bytes of one notebook (the lessons' are under 1 MB)
 
 
 def unpack_zips(submissions: Path, into: Path) -> tuple[dict[str, Path], dict[str, str]]:
@@ -186,6 +205,19 @@ def _private_ancestors(needed: list[Path]) -> list[Path]:
 SHARED_TEMP = [Path(tempfile.gettempdir()), Path("/tmp"), Path("/var/tmp"), Path("/dev/shm")]  # posix-only: Linux
 
 
+def _shared_writable() -> list[Path]:
+    """The shared temporary folders and every other folder anyone may write to near the top of /run, /var and /dev
+    (``/run/lock``, say): one student's run could leave files there for another's."""
+    found = [p for p in SHARED_TEMP if p.is_dir()]
+    for top in (Path("/run"), Path("/var"), Path("/dev")):  # posix-only: Linux
+        for folder in [top, *(p for p in (top.iterdir() if top.is_dir() else []) if p.is_dir() and not p.is_symlink())]:
+            for entry in [folder, *(folder.iterdir() if folder != top else [])]:
+                with contextlib.suppress(OSError):
+                    if entry.is_dir() and not entry.is_symlink() and entry.stat().st_mode & 0o002:
+                        found.append(entry)
+    return sorted(set(found))
+
+
 def _blank(blanks: list[Path], keeps: list[Path]) -> list[str]:
     """Shell lines that mount an empty folder over each of ``blanks`` and put back the ``keeps`` beneath it.
 
@@ -199,7 +231,7 @@ def _blank(blanks: list[Path], keeps: list[Path]) -> list[str]:
             continue  # missing, needed, or already covered by an emptied folder above it
         under = [k for k in keeps if blank in k.parents]
         under = [k for k in under if not any(o in k.parents for o in under)]  # the outermost: they bring the rest
-        mode = "mode=1777,size=256m" if blank in SHARED_TEMP else "mode=755,size=1m"
+        mode = "mode=1777,size=256m" if blank.stat().st_mode & 0o002 else "mode=755,size=1m"
         for k in under:
             lines += [f"mkdir -p ./{n}", f"mount --bind {q(str(k))} ./{n}"]
             n += 1
@@ -210,28 +242,31 @@ def _blank(blanks: list[Path], keeps: list[Path]) -> list[str]:
     return lines
 
 
-def _sandbox(hide: list[Path], work: Path, scratch: Path) -> tuple[list[str], str]:
+def _sandbox(hide: list[Path], work: Path, scratch: Path, uid: int = STUDENT_UID) -> tuple[list[str], str]:
     """The command that runs student code apart (followed by the command to run), and a line saying what it gives.
 
     Needs root on Linux. New namespaces: network (only loopback; the kernel does not even need it: it talks over a
-    Unix socket), processes (the run sees only its own, and all of them end with it), and mounts, in which ``hide``
-    (the class's submissions, the gradebook's folder) and the shared temporary folders are empty but for ``work``,
-    the student's copy, and what Python needs, read-only. The user ``nobody`` runs the code; a private folder on the
-    way to Python (``/root`` for pyenv's) is emptied the same way, so nobody can run Python and read nothing else
-    there. Returns ``[]`` where this cannot be done.
+    Unix socket), processes (the run sees only its own, and all of them end with it, or with the grader), and mounts,
+    in which ``hide`` (the class's submissions, the gradebook's folder) and every folder anyone may write to are
+    empty but for ``work``, the student's copy, and what Python needs, read-only. The user id ``uid``, which no account
+    has, runs the code; a private folder on the way to Python (``/root`` for pyenv's) is emptied the same way, so that
+    user can run Python and read nothing else there. Returns ``[]`` and why where this cannot be done.
     """
     if not _is_root() or not shutil.which("unshare") or not shutil.which("setpriv"):
         return [], "needs root on Linux (unshare and setpriv)"
     q = shlex.quote
     needed = _needed_paths()
     lines = ["ip link set lo up 2>/dev/null || true", f"cd {q(str(scratch))}"]
-    lines += _blank([*hide, *SHARED_TEMP, *_private_ancestors(needed)], [*needed, work])
+    lines += _blank([*hide, *_shared_writable(), *_private_ancestors(needed)], [*needed, work])
     for path in (p for p in needed if p.is_dir()):  # bound onto itself first: a remount needs a mount point
         lines += [f"mount --bind {q(str(path))} {q(str(path))}", f"mount -o remount,bind,ro {q(str(path))}"]
-    lines += [f"cd {q(str(work))}", f'exec setpriv --reuid={NOBODY} --regid={NOBODY} --clear-groups -- "$@"']
-    prefix = ["unshare", "--net", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc", "--ipc", "--"]
+    # --pdeathsig: the run dies with its parent (setpriv's change of user would clear what --kill-child set)
+    lines += [f"cd {q(str(work))}", f'exec setpriv --reuid={uid} --regid={uid} --clear-groups --pdeathsig KILL -- "$@"']
+    unshare = ["unshare", "--net", "--mount", "--pid", "--fork", "--kill-child", "--mount-proc", "--ipc", "--"]
+    prefix = ["setpriv", "--pdeathsig", "KILL", "--", *unshare]  # and unshare dies with the grader
     return [*prefix, "/bin/sh", "-c", "set -e; " + "; ".join(lines), "sh"], (
-        "student code runs as nobody, with no network, seeing only its own processes and files"
+        "student code runs as a user of its own, with no network, seeing only its own processes, with the class's"
+        " and gradebook's folders and the shared temporary folders hidden (files anyone may read stay readable)"
     )
 
 
@@ -252,13 +287,13 @@ def _sandbox_works(hide: list[Path]) -> str | None:
     return (trial.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no reason given"])[0]
 
 
-def _work_folders(parent: Path) -> tuple[Path, Path]:
-    """The student's copy (theirs: nobody's when the grader is root) and the sandbox's scratch folder (root's)."""
+def _work_folders(parent: Path, uid: int = STUDENT_UID) -> tuple[Path, Path]:
+    """The student's copy (the run's user's, when the grader is root) and the sandbox's scratch folder (root's)."""
     work, scratch = parent / "work", parent / "scratch"
     work.mkdir()
     scratch.mkdir(mode=0o700)
     if _is_root():
-        os.chown(work, NOBODY, NOBODY)  # posix-only: root exists only there
+        os.chown(work, uid, uid)  # posix-only: root exists only there
     return work, scratch
 
 
@@ -270,42 +305,47 @@ def grade_notebook(
     memory_gb: float,
     hide: list[Path] | None,
     threads: int = 1,
+    uid: int = STUDENT_UID,
 ) -> Graded:
     """Run one handed-in notebook in a temporary copy and judge its answers (see the module's docstring). ``hide``:
     the folders the sandbox empties (``_sandbox``); None runs the notebook as you, unsandboxed."""
     lesson = LESSONS[module]
     if path is None:
         return Graded(student, lesson, MISSING)
+    if path.stat().st_size > NOTEBOOK_LIMIT:
+        return Graded(student, lesson, f"not graded: over {NOTEBOOK_LIMIT // 2**20} MB")
     raw = path.read_bytes()
     if not raw.strip():
         return Graded(student, lesson, EMPTY)
     try:
         cells = json.loads(raw)["cells"]
         sources = ["".join(c.get("source", "")) for c in cells if c.get("cell_type") == "code"]
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
         return Graded(student, lesson, NOT_JSON)
     if not any(module in source for source in sources):
         return Graded(student, lesson, f"not this lesson's notebook (no cell uses {module})")
     parent = Path(tempfile.mkdtemp(prefix="grading-"))
     start = time.perf_counter()
+    process = None
     try:
-        work, scratch = _work_folders(parent)
+        work, scratch = _work_folders(parent, uid)
         notebook = work / f"{lesson}.ipynb"
         shutil.copyfile(path, notebook)
         if _is_root() and hide is not None:
-            os.chown(notebook, NOBODY, NOBODY)  # posix-only: root exists only there
-        sandbox, why = ([], "") if hide is None else _sandbox(hide, work, scratch)
+            os.chown(notebook, uid, uid)  # posix-only: root exists only there
+        sandbox, why = ([], "") if hide is None else _sandbox(hide, work, scratch, uid)
         if hide is not None and not sandbox:  # never run student code unsandboxed unless told to
             raise RuntimeError(f"cannot sandbox student code here: {why}")
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "OMP_NUM_THREADS", "PYTHONPATH")}
         env.setdefault("OMP_NUM_THREADS", str(threads))  # the cores shared among the notebooks run at a time
-        # the run's own folders in the copy: the user nobody has no home, and nothing lands in the instructor's
+        # the run's own folders in the copy: the run's user has no home, and nothing lands in the instructor's
         env.update(HOME=str(work), TMPDIR=str(work), MPLCONFIGDIR=str(work / ".mpl"), JUPYTER_RUNTIME_DIR=str(work))
         env.update(IPYTHONDIR=str(work / ".ipython"), JUPYTER_PLATFORM_DIRS="1", PYTHONDONTWRITEBYTECODE="1")
         memory = str(int(memory_gb * 2**30))
         command = [*sandbox, sys.executable, "-m", "workflow_utils.grade", "--run-one", str(notebook), module, memory]
-        # The verdicts come back on the runner's output behind a secret the student's code never sees (it arrives
-        # on stdin, after the notebook has run): a file the notebook could write, or a forged line, counts nothing.
+        # The verdicts come back on the runner's output behind a secret the student's code never sees (it arrives on
+        # stdin, and the runner then makes its memory unreadable to the kernel): a file the notebook could write, or
+        # a line it forged, counts nothing.
         secret = secrets.token_hex(16)
         process = subprocess.Popen(
             command,
@@ -316,27 +356,47 @@ def grade_notebook(
             stderr=subprocess.PIPE,
             start_new_session=True,  # its own process group
         )
+        _RUNNING.add(process)
         try:
             stdout, stderr = process.communicate(input=f"{secret}\n".encode(), timeout=timeout)
         except subprocess.TimeoutExpired:
             _stop_tree(process)
             process.communicate()
-            return Graded(student, lesson, f"{TIMED_OUT} ({timeout:.0f} s)", time.perf_counter() - start)
+            return Graded(
+                student, lesson, f"{TIMED_OUT} ({timeout:.0f} s){_flag(sources)}", time.perf_counter() - start
+            )
         seconds = time.perf_counter() - start
         lines = [
             line[len(secret) :] for line in stdout.decode(errors="replace").splitlines() if line.startswith(secret)
         ]
         if process.returncode > 100 or not lines:
             why = stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no verdicts came back"]
-            return Graded(student, lesson, f"{CRASHED}: {why[0][:160]}", seconds)
+            return Graded(student, lesson, f"{CRASHED}: {why[0][:160]}{_flag(sources)}", seconds)
         questions = verdicts(lines[-1], [q.name for q in exercise_modules()[module]])
         if questions is None:
-            return Graded(student, lesson, f"{CRASHED}: the verdicts that came back were not the grader's", seconds)
+            status = f"{CRASHED}: the verdicts that came back were not the grader's{_flag(sources)}"
+            return Graded(student, lesson, status, seconds)
         errors = process.returncode
         status = RAN if errors == 0 else f"{RAN}, with errors in {errors} cell{'s' if errors > 1 else ''}"
-        return Graded(student, lesson, status, seconds, questions)
+        return Graded(student, lesson, status + _flag(sources), seconds, questions)
     finally:
+        _RUNNING.discard(process)
         shutil.rmtree(parent, ignore_errors=True)
+
+
+_RUNNING: set[subprocess.Popen] = set()  # the runs under way, stopped at once if the grader is stopped
+
+
+def _stop_all_runs(*_signal) -> None:
+    """Stop every run under way (their threads then clean up their copies), then end the grader."""
+    for process in list(_RUNNING):
+        _stop_tree(process)
+    raise SystemExit("grading stopped: no gradebook written")
+
+
+def _flag(sources: list[str]) -> str:
+    used = tampering(sources)
+    return f"; flagged for a person to read: uses {', '.join(used)}" if used else ""
 
 
 def verdicts(text: str, names: list[str]) -> dict[str, tuple[str, str]] | None:
@@ -378,6 +438,10 @@ def run_one(notebook: Path, module: str, memory_bytes: int) -> int:
     kernel needs no network), under a memory ceiling the kernel inherits and cannot raise. Print the verdicts behind
     the secret read from stdin; exit with the number of cells that raised errors (at most 100)."""
     secret = sys.stdin.readline().strip()
+    if sys.platform == "linux":  # no process of the same user (the kernel) may read this one's memory or files
+        import ctypes
+
+        ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 0
     try:
         import resource
     except ImportError:  # Windows (only with --no-sandbox): no ceilings
@@ -385,7 +449,7 @@ def run_one(notebook: Path, module: str, memory_bytes: int) -> int:
     else:  # the kernel inherits them and cannot raise them
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
         resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_LIMIT, FILE_LIMIT))
-        if os.getuid() == NOBODY:  # posix-only: in the resource branch; NPROC counts all of a user: only nobody
+        if os.getuid() >= STUDENT_UID:  # posix-only: in the resource branch; NPROC counts a user's: only the run's
             resource.setrlimit(resource.RLIMIT_NPROC, (PROCESS_LIMIT, PROCESS_LIMIT))
     import nbformat
     from jupyter_client.manager import AsyncKernelManager
@@ -409,7 +473,7 @@ def run_one(notebook: Path, module: str, memory_bytes: int) -> int:
         for line in output.get("text", "").splitlines()
         if line.startswith(_MARK)
     ]
-    if len(judged) == 1:  # printed only now: the kernel has shut down, and nothing of the student's is still running
+    if len(judged) == 1:  # printed only now: the kernel has shut down
         print(secret + judged[0], flush=True)
     elif judged:
         print(
@@ -500,16 +564,22 @@ def grade_class(
         students, problems = unpack_zips(submissions, Path(unpacked))
         tasks = [(s, m, find_notebooks(folder).get(LESSONS[m])) for s, folder in students.items() for m in wanted]
         done: list[Graded] = []
+        slots: queue.Queue[int] = queue.Queue()
+        for slot in range(jobs):  # a user id per run at a time
+            slots.put(STUDENT_UID + slot)
 
         def one(task) -> Graded:
             student, module, path = task
             if student in problems:
                 graded = Graded(student, LESSONS[module], problems[student])
             else:
+                uid = slots.get()
                 try:
-                    graded = grade_notebook(student, module, path, timeout, memory_gb, hide, threads)
+                    graded = grade_notebook(student, module, path, timeout, memory_gb, hide, threads, uid)
                 except Exception as error:  # that student's notebook, not the batch
                     graded = Graded(student, LESSONS[module], f"not graded: {type(error).__name__}: {error}"[:160])
+                finally:
+                    slots.put(uid)
             done.append(graded)
             right = sum(outcome == "correct" for outcome, _ in graded.questions.values())
             score = f", {right} of {len(modules[module])} correct" if graded.questions else ""
@@ -517,7 +587,12 @@ def grade_class(
             return graded
 
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            graded_all = list(pool.map(one, tasks))
+            try:
+                graded_all = list(pool.map(one, tasks))
+            except BaseException:  # Ctrl-C: stop the runs under way rather than wait for their time limits
+                for process in list(_RUNNING):
+                    _stop_tree(process)
+                raise
     header, rows = gradebook_rows(graded_all, modules, points or {})
     with out.open("w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)
@@ -585,6 +660,9 @@ def grade_cli(argv: list[str] | None = None) -> int:
     unknown = sorted(set(args.lessons or []) - set(LESSONS.values()) - set(LESSONS))
     if unknown:
         parser.error(f"no lesson {', '.join(unknown)}; the lessons are {', '.join(LESSONS.values())}")
+    if hasattr(signal, "SIGHUP"):  # a closed terminal, like kill, stops the runs and removes their copies
+        signal.signal(signal.SIGHUP, _stop_all_runs)
+    signal.signal(signal.SIGTERM, _stop_all_runs)
     grade_class(
         args.submissions,
         args.out,
