@@ -165,8 +165,12 @@ def test_moving_the_learning_rate_slider_redraws_the_picture(lab):
     lab.ran(EXPLORER)
     node = lab.cell_node(lab.find_cell("LearningRateExplorer(X_train"))
     readout = node.find_element(By.CSS_SELECTOR, ".widget-readout")
-    image = node.find_element(By.CSS_SELECTOR, "img")
-    before_src, before_pixels = image.get_attribute("src"), image.screenshot_as_png
+
+    def picture():  # each redraw puts a new <img> (with its own alt text) in the widget: find it again
+        return node.find_element(By.CSS_SELECTOR, "img.widget-picture")
+
+    before_src, before_pixels = picture().get_attribute("src"), picture().screenshot_as_png
+    assert "L1 loss, lr=0.0100" in picture().get_attribute("alt")
     assert readout.text == "0.0100"
     handle = node.find_element(By.CSS_SELECTOR, ".noUi-handle")
     idle = contrast(handle.value_of_css_property("background-color"), "rgb(255, 255, 255)")
@@ -174,11 +178,12 @@ def test_moving_the_learning_rate_slider_redraws_the_picture(lab):
     handle.click()
     handle.send_keys(Keys.ARROW_RIGHT)  # one step of 0.25 on the log10 scale
     uikit.wait_for(
-        lambda: image.get_attribute("src") != before_src, 60, "the explorer to redraw after the slider moved"
+        lambda: picture().get_attribute("src") != before_src, 60, "the explorer to redraw after the slider moved"
     )
     uikit.screenshot(lab.driver, "lab-03-explorer-after-slider", show=node)
     assert readout.text == "0.0178"
-    assert image.screenshot_as_png != before_pixels, "the slider moved but the picture stayed the same"
+    assert picture().screenshot_as_png != before_pixels, "the slider moved but the picture stayed the same"
+    assert "L1 loss, lr=0.0178" in picture().get_attribute("alt"), "the alt text did not follow the picture"
     assert uikit.severe_console_messages(lab.driver) == []
 
 
